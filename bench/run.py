@@ -1,0 +1,30 @@
+"""`make bench`: every performance figure the issues ask for, printed, in one run.
+
+Sections run in order; each prints its own lines. Pass section names to run only some:
+``python bench/run.py replay``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SECTIONS = ["replay_bench"]
+
+
+def main(argv: list[str]) -> int:
+    wanted = [f"{name}_bench" for name in argv] or SECTIONS
+    for name in wanted:
+        started = time.perf_counter()
+        print(f"== {name.removesuffix('_bench')} ==", flush=True)
+        importlib.import_module(name).run()
+        print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

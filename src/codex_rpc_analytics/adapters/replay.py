@@ -1,0 +1,52 @@
+"""Replay: recorded transcripts through the same core the proxy uses, events out in order.
+
+Each transcript is one codex process with one connection, so each gets its own analyzer;
+``meta`` and ``stderr`` rows are skipped (stderr is never protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport
+from ..core.analyzer import AnalyzerStats
+from ..core.tap import Direction
+from .transcript import CorruptRow, read_rows, row_bytes, time_base
+
+WarningSink = Callable[[str], None]
+
+_WIRE_DIRECTIONS: dict[str, Direction] = {"c2s": "c2s", "s2c": "s2c"}
+
+
+def replay_transcript(
+    path: Path,
+    *,
+    transport: Transport,
+    host_runtime: RuntimeInfo,
+    warn: WarningSink,
+    stats_out: list[AnalyzerStats] | None = None,
+) -> Iterator[AnyEvent]:
+    analyzer = Analyzer(host_runtime)
+    connection = analyzer.open(transport, 0)
+    base = time_base(path)
+    now = base
+    with path.open("rb") as stream:
+        for item in read_rows(stream):
+            if isinstance(item, CorruptRow):
+                warn(f"{path}:{item.line_number}: corrupt transcript row skipped ({item.reason})")
+                continue
+            line_number, row = item
+            direction = _WIRE_DIRECTIONS.get(row.dir)
+            if direction is None:
+                continue  # meta and stderr rows: stderr is never protocol
+            try:
+                line = row_bytes(row)
+            except ValueError as error:
+                warn(f"{path}:{line_number}: corrupt transcript row skipped ({error})")
+                continue
+            now = base + row.t
+            yield from analyzer.feed_line(connection, direction, line, now)
+    yield from analyzer.close(connection, now)
+    if stats_out is not None:
+        stats_out.append(analyzer.stats())

@@ -1,0 +1,108 @@
+"""The transcript format of ``shared/fixtures/transcripts``: one JSON object a line,
+``{"t": seconds since spawn, "dir": "meta"|"c2s"|"s2c"|"stderr", "raw": "<exact line>"}``.
+
+Lines that are not valid UTF-8 cannot be a JSON string, so the recorder writes them as
+``"raw_b64"`` (base64 of the exact bytes) instead of ``"raw"``; both read back as bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+DIRECTIONS = ("meta", "c2s", "s2c", "stderr")
+
+
+class TranscriptRow(msgspec.Struct, frozen=True):
+    t: float
+    dir: str
+    raw: Any = None
+    raw_b64: str | None = None
+
+
+class CorruptRow(msgspec.Struct, frozen=True):
+    line_number: int
+    reason: str
+
+
+_row_decoder = msgspec.json.Decoder(TranscriptRow)
+_meta_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def row_bytes(row: TranscriptRow) -> bytes:
+    """The exact bytes of a c2s/s2c row; raises ValueError when the row has none."""
+    if isinstance(row.raw, str):
+        return row.raw.encode("utf-8", "surrogateescape")
+    if row.raw_b64 is not None:
+        try:
+            return base64.b64decode(row.raw_b64, validate=True)
+        except binascii.Error as error:
+            raise ValueError(f"raw_b64 is not base64: {error}") from None
+    raise ValueError("row has neither a string 'raw' nor 'raw_b64'")
+
+
+def read_rows(stream: BinaryIO) -> Iterator[tuple[int, TranscriptRow] | CorruptRow]:
+    """Rows in file order; a row that cannot be used is yielded as ``CorruptRow``."""
+    for line_number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            row = _row_decoder.decode(line)
+        except (ValueError, RecursionError) as error:
+            yield CorruptRow(line_number, _short(str(error)))
+            continue
+        if row.dir not in DIRECTIONS:
+            yield CorruptRow(line_number, f"unknown dir {row.dir!r}")
+            continue
+        yield line_number, row
+
+
+def meta_fields(row: TranscriptRow) -> dict[str, Any]:
+    """A meta row's payload (a JSON object, usually written as a string)."""
+    raw = row.raw
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return _meta_decoder.decode(raw)
+        except ValueError:
+            return {}
+    return {}
+
+
+def _emitted_at_ms(line: bytes) -> int | None:
+    marker = line.rfind(b'"emittedAtMs":')
+    if marker < 0:
+        return None
+    digits = line[marker + 14 :].split(b"}", 1)[0].split(b",", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def time_base(path: Path, scan_rows: int = 10_000) -> float:
+    """Unix time of ``t == 0``: a recorded ``started_at`` meta field, else inferred from the
+    first server notification's ``emittedAtMs`` (the server's wall clock), else 0."""
+    with path.open("rb") as stream:
+        for index, item in enumerate(read_rows(stream)):
+            if index >= scan_rows:
+                break
+            if isinstance(item, CorruptRow):
+                continue
+            _, row = item
+            if row.dir == "meta":
+                started_at = meta_fields(row).get("started_at")
+                if isinstance(started_at, int | float):
+                    return float(started_at)
+            elif row.dir == "s2c" and isinstance(row.raw, str):
+                emitted = _emitted_at_ms(row.raw.encode())
+                if emitted is not None:
+                    return emitted / 1000.0 - row.t
+    return 0.0
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,143 @@
+"""The pure heart the adapters drive: bytes of any number of connections in, events out.
+
+An ``Analyzer`` owns one reducer and, per connection, a pair of line framers (one per
+direction) and a tap. Adapters hand it the bytes they relayed and the time they saw them.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .events import AnyEvent
+from .facts import Transport
+from .framing import LineFramer
+from .reducer import Reducer, ReducerStats
+from .runtime import RuntimeInfo
+from .tap import C2S, Direction, Tap, TapStats
+
+
+class ConnectionObserver:
+    """Frames both directions of one connection and taps each complete line."""
+
+    __slots__ = ("_framers", "tap")
+
+    def __init__(self, tap: Tap, max_line_bytes: int | None) -> None:
+        self.tap = tap
+        self._framers = {
+            "c2s": LineFramer(max_line_bytes),
+            "s2c": LineFramer(max_line_bytes),
+        }
+
+    def lines(self, direction: Direction, data: bytes) -> list[bytes]:
+        return self._framers[direction].feed(data)
+
+    def final_lines(self) -> list[tuple[Direction, bytes]]:
+        finals: list[tuple[Direction, bytes]] = []
+        for direction in (C2S, "s2c"):
+            line = self._framers[direction].finish()
+            if line is not None:
+                finals.append((direction, line))
+        return finals
+
+    @property
+    def oversized_lines(self) -> int:
+        return sum(framer.oversized_lines for framer in self._framers.values())
+
+
+class AnalyzerStats(msgspec.Struct):
+    connections: int
+    tap: TapStats
+    reducer: ReducerStats
+    oversized_lines: int
+
+
+class Analyzer:
+    # Far above any codex message analytics reads (multi-MB thread/resume results), far below
+    # what would hurt a developer machine. The relay itself has no limit.
+    DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
+
+    def __init__(
+        self,
+        host_runtime: RuntimeInfo,
+        *,
+        max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES,
+        reducer: Reducer | None = None,
+    ) -> None:
+        self.reducer = reducer if reducer is not None else Reducer(host_runtime)
+        self.max_line_bytes = max_line_bytes
+        self._observers: dict[int, ConnectionObserver] = {}
+        self._closed_stats = TapStats()
+        self._closed_oversized = 0
+        self._next_connection_id = 0
+
+    def open(self, transport: Transport, connection_id: int | None = None) -> int:
+        if connection_id is None:
+            connection_id = self._next_connection_id
+        self._next_connection_id = max(self._next_connection_id, connection_id + 1)
+        self._observers[connection_id] = ConnectionObserver(
+            Tap(connection_id, transport), self.max_line_bytes
+        )
+        return connection_id
+
+    def feed(
+        self, connection_id: int, direction: Direction, data: bytes, now: float
+    ) -> list[AnyEvent]:
+        """Bytes as relayed (any chunking); complete lines are tapped."""
+        observer = self._observers[connection_id]
+        events: list[AnyEvent] = []
+        for line in observer.lines(direction, data):
+            self._tap_line(observer.tap, direction, line, now, events)
+        return events
+
+    def feed_line(
+        self, connection_id: int, direction: Direction, line: bytes, now: float
+    ) -> list[AnyEvent]:
+        """One whole message (replay, websocket frames)."""
+        events: list[AnyEvent] = []
+        self._tap_line(self._observers[connection_id].tap, direction, line, now, events)
+        return events
+
+    def close(self, connection_id: int, now: float) -> list[AnyEvent]:
+        """The connection ended: its final unterminated lines count, then it is closed."""
+        observer = self._observers.pop(connection_id)
+        events: list[AnyEvent] = []
+        for direction, line in observer.final_lines():
+            self._tap_line(observer.tap, direction, line, now, events)
+        for fact in observer.tap.close(now):
+            events.extend(self.reducer.apply(fact))
+        self._absorb_stats(observer)
+        return events
+
+    def close_all(self, now: float) -> list[AnyEvent]:
+        events: list[AnyEvent] = []
+        for connection_id in list(self._observers):
+            events.extend(self.close(connection_id, now))
+        return events
+
+    def stats(self) -> AnalyzerStats:
+        tap = msgspec.structs.replace(self._closed_stats)
+        oversized = self._closed_oversized
+        for observer in self._observers.values():
+            _add_stats(tap, observer.tap.stats)
+            oversized += observer.oversized_lines
+        return AnalyzerStats(
+            connections=self._next_connection_id,
+            tap=tap,
+            reducer=msgspec.structs.replace(self.reducer.stats),
+            oversized_lines=oversized,
+        )
+
+    def _tap_line(
+        self, tap: Tap, direction: Direction, line: bytes, now: float, events: list[AnyEvent]
+    ) -> None:
+        for fact in tap.observe(direction, line, now):
+            events.extend(self.reducer.apply(fact))
+
+    def _absorb_stats(self, observer: ConnectionObserver) -> None:
+        _add_stats(self._closed_stats, observer.tap.stats)
+        self._closed_oversized += observer.oversized_lines
+
+
+def _add_stats(total: TapStats, part: TapStats) -> None:
+    for field in TapStats.__struct_fields__:
+        setattr(total, field, getattr(total, field) + getattr(part, field))

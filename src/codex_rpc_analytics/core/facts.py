@@ -1,0 +1,133 @@
+"""Facts: what the tap observed on one connection, as inputs to the reducer.
+
+A fact is plain immutable data (a msgspec tagged union, tag member ``fact``). Each names the
+connection it came from and the tap's clock when it was seen; the core never reads a clock
+of its own. Facts carry decoded views, never raw lines.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from .views import (
+    ErrorObject,
+    InitializeParams,
+    InitializeResult,
+    InterruptParams,
+    ItemNotification,
+    SteerParams,
+    ThreadRequestParams,
+    ThreadResult,
+    ThreadView,
+    TokenUsageNotification,
+    TurnStartParams,
+    TurnView,
+)
+
+Transport = Literal["stdio", "websocket", "in_process"]
+TRANSPORTS: tuple[Transport, ...] = ("stdio", "websocket", "in_process")
+
+ThreadMethod = Literal["thread/start", "thread/resume", "thread/fork"]
+
+
+class Fact(msgspec.Struct, frozen=True, tag_field="fact"):
+    connection_id: int
+    observed_at: float  # Unix seconds, the tap's clock
+
+
+class Initialized(Fact, frozen=True, tag="initialized"):
+    """A successful ``initialize`` request + result pair."""
+
+    transport: Transport
+    params: InitializeParams
+    result: InitializeResult
+
+
+class ThreadResponded(Fact, frozen=True, tag="thread_responded"):
+    """A successful ``thread/start``, ``thread/resume`` or ``thread/fork`` result."""
+
+    method: ThreadMethod
+    result: ThreadResult
+    request: ThreadRequestParams | None
+
+
+class ThreadStarted(Fact, frozen=True, tag="thread_started"):
+    """A ``thread/started`` notification (the only way subagent threads are announced)."""
+
+    thread: ThreadView
+
+
+class ThreadArchiveChanged(Fact, frozen=True, tag="thread_archive_changed"):
+    thread_id: str
+    action: Literal["archived", "unarchived"]
+    emitted_at_ms: int | None
+
+
+class RequestFailed(Fact, frozen=True, tag="request_failed"):
+    """An error answer to a request analytics follows."""
+
+    method: str
+    error: ErrorObject
+
+
+class TurnStartAnswered(Fact, frozen=True, tag="turn_start_answered"):
+    params: TurnStartParams
+    turn: TurnView | None
+    requested_at: float
+
+
+class TurnStarted(Fact, frozen=True, tag="turn_started"):
+    thread_id: str | None
+    turn: TurnView
+
+
+class TurnCompleted(Fact, frozen=True, tag="turn_completed"):
+    thread_id: str | None
+    turn: TurnView
+
+
+class TokenUsageUpdated(Fact, frozen=True, tag="token_usage_updated"):
+    notification: TokenUsageNotification
+
+
+class ItemCompleted(Fact, frozen=True, tag="item_completed"):
+    notification: ItemNotification
+
+
+class SteerAnswered(Fact, frozen=True, tag="steer_answered"):
+    """A ``turn/steer`` answer; ``error`` is set when it was rejected."""
+
+    params: SteerParams
+    accepted_turn_id: str | None
+    error: ErrorObject | None
+    requested_at: float
+
+
+class InterruptAnswered(Fact, frozen=True, tag="interrupt_answered"):
+    """A successful ``turn/interrupt``: ``requested_at`` is when the request was seen."""
+
+    params: InterruptParams
+    requested_at: float
+
+
+class ConnectionClosed(Fact, frozen=True, tag="connection_closed"):
+    pass
+
+
+AnyFact = (
+    Initialized
+    | ThreadResponded
+    | ThreadStarted
+    | ThreadArchiveChanged
+    | RequestFailed
+    | TurnStartAnswered
+    | TurnStarted
+    | TurnCompleted
+    | TokenUsageUpdated
+    | ItemCompleted
+    | SteerAnswered
+    | InterruptAnswered
+    | ConnectionClosed
+)

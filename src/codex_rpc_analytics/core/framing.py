@@ -1,0 +1,90 @@
+"""Newline-delimited JSON framing, as codex app-server speaks it on stdio.
+
+Rules (docs/app-server-protocol.md §2.1): a message ends at byte 0x0A and nowhere else. No
+length limit of our own (codex sends single lines of tens of MB), no Unicode line splitting
+(U+2028 appears raw inside strings), and a final line without ``\\n`` at EOF is still a
+message. A trailing ``\\r`` is left on the line; the JSON decoder treats it as whitespace.
+
+The framer only copies what it must: a chunk that holds whole lines is sliced, and the
+partial tail is the only thing kept between calls. Once a huge line has been handed out its
+buffer is dropped, so its memory goes back to the allocator.
+"""
+
+from __future__ import annotations
+
+NEWLINE = b"\n"
+
+
+class LineFramer:
+    """Turns a byte stream into lines. Feed it chunks in order; it returns complete lines.
+
+    ``max_line_bytes`` bounds what the *observer* keeps, never what is relayed: a longer
+    line is skipped (counted in ``oversized_lines``) and framing resumes at the next newline.
+    """
+
+    __slots__ = ("_dropping", "_partial", "max_line_bytes", "oversized_lines")
+
+    def __init__(self, max_line_bytes: int | None = None) -> None:
+        self._partial = bytearray()
+        self._dropping = False
+        self.max_line_bytes = max_line_bytes
+        self.oversized_lines = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an unfinished line held right now."""
+        return len(self._partial)
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        first_newline = chunk.find(NEWLINE)
+        if first_newline < 0:
+            self._extend_partial(chunk)
+            return []
+        lines: list[bytes] = []
+        head = chunk[:first_newline]
+        if self._partial or self._dropping:
+            self._extend_partial(head)
+            if self._dropping:
+                self._dropping = False
+            else:
+                lines.append(bytes(self._partial))
+            # A fresh buffer, not clear(): clear() keeps a huge line's allocation alive.
+            self._partial = bytearray()
+        else:
+            self._append_line(lines, head)
+        rest = chunk[first_newline + 1 :]
+        if rest:
+            *whole, tail = rest.split(NEWLINE)
+            for line in whole:
+                self._append_line(lines, line)
+            if tail:
+                self._extend_partial(tail)
+        return lines
+
+    def finish(self) -> bytes | None:
+        """End of stream: the unterminated last line, if any, is a message too."""
+        if self._dropping:
+            self._dropping = False
+            self._partial = bytearray()
+            return None
+        if not self._partial:
+            return None
+        line = bytes(self._partial)
+        self._partial = bytearray()
+        return line
+
+    def _append_line(self, lines: list[bytes], line: bytes) -> None:
+        if self.max_line_bytes is not None and len(line) > self.max_line_bytes:
+            self.oversized_lines += 1
+            return
+        lines.append(line)
+
+    def _extend_partial(self, data: bytes) -> None:
+        if self._dropping:
+            return
+        if self.max_line_bytes is not None and len(self._partial) + len(data) > self.max_line_bytes:
+            self.oversized_lines += 1
+            self._dropping = True
+            self._partial = bytearray()
+            return
+        self._partial += data

@@ -1,0 +1,37 @@
+"""Shared test helpers: where the recorded real traffic lives, and how to read it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CODEX_RPC_ANALYTICS_SHARED", REPO.parent / "shared"))
+TRANSCRIPTS = SHARED / "fixtures" / "transcripts"
+
+
+def transcript(name: str) -> Path:
+    return TRANSCRIPTS / f"{name}.rpc.jsonl"
+
+
+def recorded_events(name: str, event_type: str | None = None) -> list[bytes]:
+    """The exact event lines codex 0.169.0 posted for a session, as bytes."""
+    lines = (TRANSCRIPTS / f"{name}.events.jsonl").read_bytes().splitlines()
+    if event_type is None:
+        return lines
+    return [line for line in lines if json.loads(line)["event_type"] == event_type]
+
+
+def wire_lines(name: str) -> list[tuple[str, bytes]]:
+    """(direction, exact line) of every c2s/s2c row of a transcript, in order."""
+    rows = []
+    for text in transcript(name).read_text().splitlines():
+        row = json.loads(text)
+        if row["dir"] in ("c2s", "s2c"):
+            rows.append((row["dir"], row["raw"].encode()))
+    return rows
+
+
+ALL_TRANSCRIPTS = sorted(path.name.removesuffix(".rpc.jsonl")
+                         for path in TRANSCRIPTS.glob("*.rpc.jsonl"))
