@@ -31,22 +31,26 @@ def replay_transcript(
     connection = analyzer.open(transport, 0)
     base = time_base(path)
     now = base
+    feed_line = analyzer.feed_line
     with path.open("rb") as stream:
         for item in read_rows(stream):
-            if isinstance(item, CorruptRow):
+            if type(item) is CorruptRow:
                 warn(f"{path}:{item.line_number}: corrupt transcript row skipped ({item.reason})")
                 continue
-            line_number, row = item
+            line_number, row = item  # type: ignore[misc]
             direction = _WIRE_DIRECTIONS.get(row.dir)
             if direction is None:
                 continue  # meta and stderr rows: stderr is never protocol
+            raw = row.raw
             try:
-                line = row_bytes(row)
+                line = raw.encode() if type(raw) is str else row_bytes(row)
             except ValueError as error:
                 warn(f"{path}:{line_number}: corrupt transcript row skipped ({error})")
                 continue
             now = base + row.t
-            yield from analyzer.feed_line(connection, direction, line, now)
-    yield from analyzer.close(connection, now)
+            events = feed_line(connection, direction, line, now)
+            if events:
+                yield from events
+    yield from analyzer.finish(now)
     if stats_out is not None:
         stats_out.append(analyzer.stats())

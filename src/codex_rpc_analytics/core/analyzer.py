@@ -93,8 +93,13 @@ class Analyzer:
         self, connection_id: int, direction: Direction, line: bytes, now: float
     ) -> list[AnyEvent]:
         """One whole message (replay, websocket frames)."""
+        facts = self._observers[connection_id].tap.observe(direction, line, now)
+        if not facts:
+            return []  # the common case, kept cheap: most lines yield no fact
         events: list[AnyEvent] = []
-        self._tap_line(self._observers[connection_id].tap, direction, line, now, events)
+        apply = self.reducer.apply
+        for fact in facts:
+            events.extend(apply(fact))
         return events
 
     def close(self, connection_id: int, now: float) -> list[AnyEvent]:
@@ -108,10 +113,12 @@ class Analyzer:
         self._absorb_stats(observer)
         return events
 
-    def close_all(self, now: float) -> list[AnyEvent]:
+    def finish(self, now: float) -> list[AnyEvent]:
+        """End of session: close every connection, then flush turns that never completed."""
         events: list[AnyEvent] = []
         for connection_id in list(self._observers):
             events.extend(self.close(connection_id, now))
+        events.extend(self.reducer.flush_open_turns())
         return events
 
     def stats(self) -> AnalyzerStats:

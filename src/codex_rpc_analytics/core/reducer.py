@@ -1,8 +1,9 @@
 """The reducer: the only stateful rules in the core. Facts in, events out.
 
 State mirrors the reference reducer (docs/analytics-events.md §9): connections (client and
-runtime from ``initialize``), threads (the connection that owns each thread and the metadata
-and configuration later events copy). Every map is bounded and counts evictions.
+runtime from ``initialize``), threads (the connection that owns each thread, its metadata and
+effective configuration) and open turns. Unlike the reference, every map is bounded and
+counts what it lets go, and a turn that never completes still yields an event.
 """
 
 from __future__ import annotations
@@ -13,10 +14,35 @@ from typing import Any
 import msgspec
 
 from .bounded import BoundedMap
-from .events import AnyEvent, AppServerClient, ThreadInitialized, ThreadInitializedParams
-from .facts import Fact, Initialized, ThreadMethod, ThreadResponded, ThreadStarted
+from .error_kinds import NoSteerEvent, steer_rejection_reason
+from .events import (
+    AnyEvent,
+    AppServerClient,
+    ThreadInitialized,
+    ThreadInitializedParams,
+    TurnSteerEvent,
+    TurnSteerParams,
+)
+from .facts import (
+    ConnectionClosed,
+    Fact,
+    Initialized,
+    InterruptAnswered,
+    ItemCompleted,
+    RequestFailed,
+    SteerAnswered,
+    ThreadMethod,
+    ThreadResponded,
+    ThreadStarted,
+    TokenUsageUpdated,
+    TurnCompleted,
+    TurnStartAnswered,
+    TurnStarted,
+)
 from .runtime import RuntimeInfo, parse_runtime
-from .views import SandboxPolicy, ThreadView
+from .turn_config import TurnConfig
+from .turns import ThreadContext, TurnState, count_images
+from .views import ThreadView, TokenBreakdown, TurnView
 
 NO_EVENTS: Sequence[AnyEvent] = ()
 
@@ -25,6 +51,9 @@ INITIALIZATION_MODES: dict[ThreadMethod, str] = {
     "thread/resume": "resumed",
     "thread/fork": "forked",
 }
+# A turn on a thread the tap never saw announced (attached mid-session): the thread existed
+# before the tap, which is what "resumed" says. A deliberate deviation; see the README.
+UNSEEN_THREAD_MODE = "resumed"
 
 
 class ReducerStats(msgspec.Struct):
@@ -34,6 +63,13 @@ class ReducerStats(msgspec.Struct):
     runtime_fallbacks: int = 0
     connections_evicted: int = 0
     threads_evicted: int = 0
+    turns_evicted: int = 0
+    turns_incomplete: int = 0
+    turns_without_context: int = 0
+    turns_on_unseen_threads: int = 0
+    late_turn_facts: int = 0
+    steers_without_context: int = 0
+    subagents_without_parent: int = 0
 
 
 class ConnectionState(msgspec.Struct):
@@ -42,27 +78,13 @@ class ConnectionState(msgspec.Struct):
 
 
 class ThreadState(msgspec.Struct):
-    """What later turn and steer events copy from the thread's latest result."""
-
     connection_id: int
-    session_id: str
-    ephemeral: bool
-    thread_source: str | None
-    initialization_mode: str
-    subagent_source: str | None
-    parent_thread_id: str | None
-    # Effective configuration: the thread result's, with turn/start overrides applied.
-    model: str | None = None
-    model_provider: str | None = None
-    service_tier: str | None = None
-    approval_policy: Any = None
-    approvals_reviewer: str | None = None
-    sandbox: SandboxPolicy | None = None
-    reasoning_effort: str | None = None
-    reasoning_summary: str | None = None
-    personality: str | None = None
-    collaboration_mode: str | None = None
-    has_history: bool = False
+    context: ThreadContext
+    config: TurnConfig
+    has_history: bool
+    # The latest cumulative token usage seen for the thread (replays included): the
+    # baseline the next turn's usage is measured from (§5.5 rule 1).
+    token_total: TokenBreakdown | None = None
 
 
 def subagent_source_of(source: Any) -> str | None:
@@ -80,6 +102,17 @@ def subagent_source_of(source: Any) -> str | None:
     return None
 
 
+def spawn_parent_of(source: Any) -> str | None:
+    """``thread_spawn.parent_thread_id`` of a spawned agent's source, if any."""
+    if isinstance(source, dict):
+        sub_agent = source.get("subAgent")
+        if isinstance(sub_agent, dict):
+            spawn = sub_agent.get("thread_spawn")
+            if isinstance(spawn, dict) and isinstance(spawn.get("parent_thread_id"), str):
+                return str(spawn["parent_thread_id"])
+    return None
+
+
 def _created_at(thread: ThreadView) -> int:
     created = thread.created_at
     return created if created is not None and created > 0 else 0
@@ -88,6 +121,7 @@ def _created_at(thread: ThreadView) -> int:
 class Reducer:
     DEFAULT_MAX_CONNECTIONS = 1024
     DEFAULT_MAX_THREADS = 10_000
+    DEFAULT_MAX_TURNS = 4096
 
     def __init__(
         self,
@@ -95,15 +129,26 @@ class Reducer:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_threads: int = DEFAULT_MAX_THREADS,
+        max_turns: int = DEFAULT_MAX_TURNS,
     ) -> None:
         self.host_runtime = host_runtime
         self.stats = ReducerStats()
         self.connections: BoundedMap[int, ConnectionState] = BoundedMap(max_connections)
         self.threads: BoundedMap[str, ThreadState] = BoundedMap(max_threads)
+        self.turns: BoundedMap[str, TurnState] = BoundedMap(max_turns)
         self._handlers: dict[type[Fact], Callable[[Any], Sequence[AnyEvent]]] = {
             Initialized: self._on_initialized,
             ThreadResponded: self._on_thread_responded,
             ThreadStarted: self._on_thread_started,
+            RequestFailed: self._on_request_failed,
+            TurnStartAnswered: self._on_turn_start_answered,
+            TurnStarted: self._on_turn_started,
+            TurnCompleted: self._on_turn_completed,
+            TokenUsageUpdated: self._on_token_usage,
+            ItemCompleted: self._on_item_completed,
+            SteerAnswered: self._on_steer_answered,
+            InterruptAnswered: self._on_interrupt_answered,
+            ConnectionClosed: self._on_connection_closed,
         }
 
     def apply(self, fact: Fact) -> Sequence[AnyEvent]:
@@ -114,23 +159,29 @@ class Reducer:
         self.stats.events += len(events)
         return events
 
+    def flush_open_turns(self) -> list[AnyEvent]:
+        """End of session: every turn still open becomes an incomplete event."""
+        events: list[AnyEvent] = []
+        for _, turn in self.turns.drain():
+            events.extend(self._incomplete_turn_event(turn))
+        self.stats.events += len(events)
+        return events
+
     # -- connections ---------------------------------------------------------------------------
 
     def _on_initialized(self, fact: Initialized) -> Sequence[AnyEvent]:
         client_info = fact.params.client_info
         name = client_info.name if client_info is not None else None
-        if name is None:
+        if client_info is None or name is None:
             return NO_EVENTS
         capabilities = fact.params.capabilities
         experimental = (
-            capabilities.experimental_api
-            if isinstance(capabilities, msgspec.Struct)
-            else None
+            capabilities.experimental_api if isinstance(capabilities, msgspec.Struct) else None
         )
         client = AppServerClient(
             product_client_id=name,
             client_name=name,
-            client_version=client_info.version if client_info is not None else None,
+            client_version=client_info.version,
             rpc_transport=fact.transport,
             experimental_api_enabled=experimental,
         )
@@ -143,6 +194,24 @@ class Reducer:
             self.stats.connections_evicted += 1
         return NO_EVENTS
 
+    def _on_connection_closed(self, fact: ConnectionClosed) -> Sequence[AnyEvent]:
+        """Turns of a closed connection never complete: flush them, counted."""
+        closing = [
+            turn_id for turn_id in self.turns
+            if self._turn_connection(self.turns.get(turn_id)) == fact.connection_id
+        ]
+        events: list[AnyEvent] = []
+        for turn_id in closing:
+            turn = self.turns.pop(turn_id)
+            if turn is not None:
+                events.extend(self._incomplete_turn_event(turn))
+        return events
+
+    def _on_request_failed(self, fact: RequestFailed) -> Sequence[AnyEvent]:
+        # Failed thread and turn/start requests give no event (the reference discards them).
+        self.stats.failed_requests += 1
+        return NO_EVENTS
+
     # -- threads -------------------------------------------------------------------------------
 
     def _on_thread_responded(self, fact: ThreadResponded) -> Sequence[AnyEvent]:
@@ -151,30 +220,21 @@ class Reducer:
         if thread is None or thread.id is None:
             return NO_EVENTS
         mode = INITIALIZATION_MODES[fact.method]
-        request = fact.request
+        personality = fact.request.personality if fact.request is not None else None
+        previous = self.threads.get(thread.id)
         state = ThreadState(
             connection_id=fact.connection_id,
-            session_id=thread.session_id or thread.id,
-            ephemeral=thread.ephemeral,
-            thread_source=thread.thread_source,
-            initialization_mode=mode,
-            subagent_source=subagent_source_of(thread.source),
-            parent_thread_id=thread.parent_thread_id,
-            model=result.model if result.model is not None else thread.model,
-            model_provider=(
-                result.model_provider if result.model_provider is not None
-                else thread.model_provider
+            context=ThreadContext(
+                session_id=thread.session_id or thread.id,
+                ephemeral=thread.ephemeral,
+                thread_source=thread.thread_source,
+                initialization_mode=mode,
+                subagent_source=subagent_source_of(thread.source),
+                parent_thread_id=thread.parent_thread_id,
             ),
-            service_tier=result.service_tier,
-            approval_policy=result.approval_policy,
-            approvals_reviewer=result.approvals_reviewer,
-            sandbox=result.sandbox,
-            reasoning_effort=result.reasoning_effort,
-            personality=request.personality if request is not None else None,
-            collaboration_mode=(
-                result.collaboration_mode.mode if result.collaboration_mode is not None else None
-            ),
+            config=TurnConfig.from_thread_result(result, personality),
             has_history=thread.has_history(),
+            token_total=previous.token_total if previous is not None else None,
         )
         self._remember_thread(thread.id, state)
         connection = self.connections.get(fact.connection_id)
@@ -182,30 +242,245 @@ class Reducer:
             # The reference requires initialize and never replays later (docs §4).
             self.stats.thread_responses_without_initialize += 1
             return NO_EVENTS
-        return (
-            ThreadInitialized(
-                ThreadInitializedParams(
-                    thread_id=thread.id,
-                    session_id=state.session_id,
-                    app_server_client=connection.client,
-                    runtime=connection.runtime,
-                    model=state.model or "",
-                    ephemeral=state.ephemeral,
-                    is_worktree=None,  # not observable on the wire
-                    thread_source=state.thread_source,
-                    initialization_mode=mode,
-                    subagent_source=state.subagent_source,
-                    parent_thread_id=state.parent_thread_id,
-                    forked_from_thread_id=thread.forked_from_id,
-                    created_at=_created_at(thread),
-                )
-            ),
-        )
+        return (self._thread_initialized(thread, state.context, connection.client,
+                                         connection.runtime, result.model),)
 
     def _on_thread_started(self, fact: ThreadStarted) -> Sequence[AnyEvent]:
-        # Root threads were already announced by their response; subagents come in issue 5.
-        return NO_EVENTS
+        """Subagent threads are announced only by ``thread/started`` (§6): a wire
+        approximation of the reference's core-side fact."""
+        thread = fact.thread
+        subagent_source = subagent_source_of(thread.source)
+        if thread.id is None or subagent_source is None or thread.id in self.threads:
+            return NO_EVENTS  # root threads were announced by their response
+        parent_id = thread.parent_thread_id or spawn_parent_of(thread.source)
+        parent = self.threads.get(parent_id) if parent_id is not None else None
+        connection = self.connections.get(parent.connection_id) if parent is not None else None
+        if parent is None or connection is None:
+            self.stats.subagents_without_parent += 1
+            return NO_EVENTS
+        parent_client = connection.client
+        if parent_client.client_name is None or parent_client.client_version is None:
+            # "skipping subagent thread analytics: missing inherited client metadata"
+            self.stats.subagents_without_parent += 1
+            return NO_EVENTS
+        context = ThreadContext(
+            session_id=thread.session_id or thread.id,
+            ephemeral=thread.ephemeral,
+            thread_source=thread.thread_source,
+            initialization_mode="new",
+            subagent_source=subagent_source,
+            parent_thread_id=parent_id,
+        )
+        # The subagent's turns belong to the parent's connection.
+        self._remember_thread(thread.id, ThreadState(
+            connection_id=parent.connection_id,
+            context=context,
+            config=msgspec.structs.replace(parent.config, model=thread.model,
+                                           model_provider=thread.model_provider),
+            has_history=thread.has_history(),
+        ))
+        client = msgspec.structs.replace(parent_client, rpc_transport="in_process",
+                                         experimental_api_enabled=None)
+        return (self._thread_initialized(thread, context, client, connection.runtime,
+                                         thread.model),)
+
+    def _thread_initialized(
+        self,
+        thread: ThreadView,
+        context: ThreadContext,
+        client: AppServerClient,
+        runtime: RuntimeInfo,
+        model: str | None,
+    ) -> ThreadInitialized:
+        assert thread.id is not None
+        return ThreadInitialized(ThreadInitializedParams(
+            thread_id=thread.id,
+            session_id=context.session_id,
+            app_server_client=client,
+            runtime=runtime,
+            model=model or thread.model or "",
+            ephemeral=context.ephemeral,
+            is_worktree=None,  # not observable on the wire
+            thread_source=context.thread_source,
+            initialization_mode=context.initialization_mode,
+            subagent_source=context.subagent_source,
+            parent_thread_id=context.parent_thread_id,
+            forked_from_thread_id=thread.forked_from_id,
+            created_at=_created_at(thread),
+        ))
 
     def _remember_thread(self, thread_id: str, state: ThreadState) -> None:
         if self.threads.put(thread_id, state):
             self.stats.threads_evicted += 1
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def _open_turn(self, turn_id: str, thread_id: str | None) -> tuple[TurnState,
+                                                                     list[AnyEvent]]:
+        """The turn's state, created by whichever of its facts arrives first."""
+        turn = self.turns.get(turn_id)
+        if turn is not None:
+            return turn, []
+        thread = self.threads.get(thread_id) if thread_id is not None else None
+        if thread is not None:
+            is_first = not thread.has_history
+            thread.has_history = True
+        else:
+            is_first = False  # unknowable; most turns are not a thread's first
+        turn = TurnState(
+            turn_id=turn_id,
+            thread_id=thread_id,
+            connection_id=None,
+            config=thread.config if thread is not None else None,
+            is_first_turn=is_first,
+            token_baseline=thread.token_total if thread is not None else None,
+        )
+        evicted = self.turns.put(turn_id, turn)
+        if evicted is None:
+            return turn, []
+        self.stats.turns_evicted += 1
+        return turn, list(self._incomplete_turn_event(evicted[1]))
+
+    def _on_turn_start_answered(self, fact: TurnStartAnswered) -> Sequence[AnyEvent]:
+        params = fact.params
+        if fact.turn is None or fact.turn.id is None:
+            return NO_EVENTS
+        thread = self.threads.get(params.thread_id) if params.thread_id is not None else None
+        if thread is not None:
+            # Overrides persist for the thread's later turns (§5.3).
+            thread.config = thread.config.with_overrides(params)
+        turn, events = self._open_turn(fact.turn.id, params.thread_id)
+        turn.connection_id = fact.connection_id
+        turn.num_input_images = count_images(params.input)
+        turn.turn_trigger = params.turn_trigger
+        turn.root_turn_id = turn.root_turn_id or fact.turn.root_turn_id
+        if isinstance(params.service_tier_for_turn, str):
+            turn.service_tier_for_turn = params.service_tier_for_turn
+        turn.config = thread.config if thread is not None else (
+            (turn.config or TurnConfig()).with_overrides(params))
+        return events
+
+    def _on_turn_started(self, fact: TurnStarted) -> Sequence[AnyEvent]:
+        if fact.turn.id is None:
+            return NO_EVENTS
+        turn, events = self._open_turn(fact.turn.id, fact.thread_id)
+        started = fact.turn.started_at
+        turn.started_at = started if started is not None and started >= 0 else None
+        turn.root_turn_id = fact.turn.root_turn_id or turn.root_turn_id
+        return events
+
+    def _on_turn_completed(self, fact: TurnCompleted) -> Sequence[AnyEvent]:
+        turn_id = fact.turn.id
+        if turn_id is None:
+            return NO_EVENTS
+        turn = self.turns.pop(turn_id)
+        events: list[AnyEvent] = []
+        if turn is None:
+            # Started before the tap saw it: an event with what is known (a deviation).
+            turn, events = self._open_turn(turn_id, fact.thread_id)
+            self.turns.pop(turn_id)
+        event = self._turn_event(turn, fact.turn)
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _on_token_usage(self, fact: TokenUsageUpdated) -> Sequence[AnyEvent]:
+        notification = fact.notification
+        usage = notification.token_usage
+        total = usage.total if usage is not None else None
+        if total is None:
+            return NO_EVENTS
+        # Replays after resume/fork name a finished turn: they only move the baseline.
+        turn = self.turns.get(notification.turn_id) if notification.turn_id else None
+        if turn is not None:
+            turn.token_total = total
+        thread = self.threads.get(notification.thread_id) if notification.thread_id else None
+        if thread is not None:
+            thread.token_total = total
+        return NO_EVENTS
+
+    def _on_item_completed(self, fact: ItemCompleted) -> Sequence[AnyEvent]:
+        notification = fact.notification
+        turn = self.turns.get(notification.turn_id) if notification.turn_id else None
+        if turn is None:
+            self.stats.late_turn_facts += 1
+        elif notification.item is not None:
+            turn.count_item(notification.item)
+        return NO_EVENTS
+
+    def _on_interrupt_answered(self, fact: InterruptAnswered) -> Sequence[AnyEvent]:
+        turn_id = fact.params.turn_id
+        turn = self.turns.get(turn_id) if turn_id else None
+        if turn is not None:
+            turn.note_interrupt(fact.requested_at)
+        return NO_EVENTS
+
+    def _turn_connection(self, turn: TurnState | None) -> int | None:
+        if turn is None:
+            return None
+        if turn.connection_id is not None:
+            return turn.connection_id
+        thread = self.threads.get(turn.thread_id) if turn.thread_id is not None else None
+        return thread.connection_id if thread is not None else None
+
+    def _turn_event(self, turn: TurnState, completed: TurnView | None) -> AnyEvent | None:
+        connection_id = self._turn_connection(turn)
+        connection = self.connections.get(connection_id) if connection_id is not None else None
+        thread_id = turn.thread_id
+        if connection is None or thread_id is None:
+            # "dropping turn analytics event: missing analytics context"
+            self.stats.turns_without_context += 1
+            return None
+        thread = self.threads.get(thread_id)
+        if thread is not None:
+            context = thread.context
+        else:
+            self.stats.turns_on_unseen_threads += 1
+            context = ThreadContext(session_id=thread_id, ephemeral=False, thread_source=None,
+                                    initialization_mode=UNSEEN_THREAD_MODE,
+                                    subagent_source=None, parent_thread_id=None)
+        return turn.to_event(thread_id=thread_id, thread=context, client=connection.client,
+                             runtime=connection.runtime, completed=completed)
+
+    def _incomplete_turn_event(self, turn: TurnState) -> Sequence[AnyEvent]:
+        self.stats.turns_incomplete += 1
+        event = self._turn_event(turn, None)
+        return (event,) if event is not None else NO_EVENTS
+
+    # -- steers --------------------------------------------------------------------------------
+
+    def _on_steer_answered(self, fact: SteerAnswered) -> Sequence[AnyEvent]:
+        params = fact.params
+        if fact.error is None:
+            accepted = fact.accepted_turn_id
+            turn = self.turns.get(accepted) if accepted else None
+            if turn is not None:
+                turn.steer_count += 1
+            result, reason = "accepted", None
+        else:
+            try:
+                reason = steer_rejection_reason(fact.error)
+            except NoSteerEvent:
+                return NO_EVENTS
+            accepted, result = None, "rejected"
+        connection = self.connections.get(fact.connection_id)
+        thread = self.threads.get(params.thread_id) if params.thread_id else None
+        if connection is None or thread is None or params.thread_id is None:
+            self.stats.steers_without_context += 1
+            return NO_EVENTS
+        context = thread.context
+        return (TurnSteerEvent(TurnSteerParams(
+            thread_id=params.thread_id,
+            session_id=context.session_id,
+            expected_turn_id=params.expected_turn_id,
+            accepted_turn_id=accepted,
+            app_server_client=connection.client,
+            runtime=connection.runtime,
+            thread_source=context.thread_source,
+            subagent_source=context.subagent_source,
+            parent_thread_id=context.parent_thread_id,
+            num_input_images=count_images(params.input),
+            result=result,
+            rejection_reason=reason,
+            created_at=int(fact.requested_at),
+        )),)
