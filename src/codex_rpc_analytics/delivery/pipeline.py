@@ -1,0 +1,433 @@
+"""``Delivery``: the one object the rest of the program hands its encoded events to.
+
+Threads: callers (the proxy's threads, asyncio code on other loops) only append to an in-memory
+queue under a lock. One background thread runs its own asyncio loop, which owns everything else:
+the SQLite connection, the aiohttp sessions, one committer task and one shipper task per sink.
+So SQLite is only ever touched from that thread, and no caller ever waits for disk or network.
+
+Commit: the first ``submit`` after the queue drained wakes the committer through
+``call_soon_threadsafe``; it writes whatever is queued at once (a few ms), well inside the 200 ms
+promised to callers. If SQLite refuses (disk full, unwritable directory) events stay in memory,
+up to ``max_queued_events`` / ``max_queued_bytes``, beyond which new events are dropped and
+counted, and the committer retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ._ratelimit import RateLimitedLog
+from .codex_config import resolve_codex_home
+from .outbox import COMMIT_CHUNK, Outbox, OutboxError
+from .retry import RetryPolicy
+from .shipper import BatchLimits, Shipper
+from .sink_base import Sink, SinkDisabled, SinkEnv, SinkSpec
+from .status import DeliveryStatus, FlushResult, SinkStatus
+
+DEFAULT_LOGGER = "codex_rpc_analytics.delivery"
+# Each event id travels in a request header; 200 ids are ~7.4 KB, under the common 8 KiB limit.
+MAX_BATCH_EVENTS = 200
+# How long close()/flush() wait beyond their own timeout for the loop to answer at all.
+_ANSWER_GRACE_S = 2.0
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        sinks: Sequence[SinkSpec],
+        codex_home: Path | None = None,
+        batch_max_events: int = 100,
+        batch_max_bytes: int = 256 * 1024,
+        batch_linger_s: float = 1.0,
+        logger: logging.Logger | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_queued_events: int = 100_000,
+        max_queued_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        if not 1 <= batch_max_events <= MAX_BATCH_EVENTS:
+            raise ValueError(f"batch_max_events must be between 1 and {MAX_BATCH_EVENTS}")
+        if batch_max_bytes < 1 or batch_linger_s < 0:
+            raise ValueError("batch_max_bytes must be positive and batch_linger_s >= 0")
+        self._state_dir = state_dir
+        self._specs = list({spec.key: spec for spec in sinks}.values())
+        self._codex_home = resolve_codex_home(codex_home)
+        self._limits = BatchLimits(batch_max_events, batch_max_bytes, batch_linger_s)
+        self._policy = retry_policy or RetryPolicy()
+        self._logger = logger or logging.getLogger(DEFAULT_LOGGER)
+        self._max_queued_events = max_queued_events
+        self._max_queued_bytes = max_queued_bytes
+        self._owner = uuid.uuid4().hex
+
+        # Shared with caller threads; guarded by _lock.
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[str, bytes, float]] = deque()
+        self._queued_bytes = 0
+        self._accepting = True
+        self._wake_pending = False
+        self._status = DeliveryStatus(
+            state_dir=str(state_dir),
+            running=False,
+            sinks=[SinkStatus(key=s.key, kind=s.kind, enabled=False) for s in self._specs],
+        )
+        self._sink_status = {s.key: s for s in self._status.sinks}
+        self._log = RateLimitedLog(self._logger)
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._close_lock = threading.Lock()  # a second close() waits for the first one's result
+        self._close_result: FlushResult | None = None
+
+        # Owned by the delivery loop.
+        self._outbox: Outbox | None = None
+        self._sinks: list[Sink] = []
+        self._shippers: list[Shipper] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._commit_wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    # -- caller side ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("Delivery.start() called twice")
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._thread_main, name="codex-rpc-analytics-delivery", daemon=True
+            )
+            self._wake_pending = True  # the committer looks at the queue when it starts
+        self._thread.start()
+
+    def submit(self, events: Sequence[tuple[str, bytes]]) -> None:
+        try:
+            now = time.time()
+            with self._lock:
+                if not self._accepting:
+                    self._status.submitted += len(events)
+                    self._status.dropped += len(events)
+                    self._log.warning("closed", "events submitted after close() were dropped")
+                    return
+                for event_type, payload in events:
+                    self._status.submitted += 1
+                    if not isinstance(payload, bytes):
+                        if not isinstance(payload, bytearray | memoryview):
+                            self._status.dropped += 1
+                            self._log.warning("type", "dropped an event whose payload is not bytes")
+                            continue
+                        payload = bytes(payload)
+                    if (
+                        len(self._queue) >= self._max_queued_events
+                        or self._queued_bytes + len(payload) > self._max_queued_bytes
+                    ):
+                        self._status.dropped += 1
+                        self._log.warning(
+                            "queue-full",
+                            "analytics event dropped: %d events wait in memory for the outbox",
+                            len(self._queue),
+                        )
+                        continue
+                    self._queue.append((event_type, payload, now))
+                    self._queued_bytes += len(payload)
+                signal = not self._wake_pending and self._loop is not None
+                if signal:
+                    self._wake_pending = True
+                loop = self._loop
+            if signal and loop is not None:
+                loop.call_soon_threadsafe(self._commit_wake.set)
+        except Exception as exc:  # never raise into the proxy's hot path
+            self._logger.debug("submit failed: %r", type(exc).__name__)
+
+    def flush(self, timeout: float) -> FlushResult:
+        future = self._call(self._flush_inner(timeout))
+        if future is None:
+            return self._offline_result()
+        try:
+            return future.result(timeout + _ANSWER_GRACE_S)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            future.cancel()
+            return self._offline_result()
+
+    async def flush_async(self, timeout: float) -> FlushResult:
+        future = self._call(self._flush_inner(timeout))
+        if future is None:
+            return self._offline_result()
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout + _ANSWER_GRACE_S)
+        except TimeoutError:
+            return self._offline_result()
+
+    def close(self, timeout: float) -> FlushResult:
+        with self._close_lock:
+            if self._close_result is None:
+                self._close_result = self._close(timeout)
+            return self._close_result
+
+    def _close(self, timeout: float) -> FlushResult:
+        with self._lock:
+            self._accepting = False
+            started = self._thread is not None
+        if not started:
+            # Events submitted before start() still deserve the outbox.
+            self.start()
+        future = self._call(self._shutdown(timeout))
+        result = None
+        if future is not None:
+            try:
+                result = future.result(timeout + _ANSWER_GRACE_S)
+            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                future.cancel()
+        assert self._thread is not None
+        self._thread.join(_ANSWER_GRACE_S)
+        return result if result is not None else self._offline_result()
+
+    async def close_async(self, timeout: float) -> FlushResult:
+        """``close`` for asyncio callers: runs the blocking close in a worker thread."""
+        return await asyncio.to_thread(self.close, timeout)
+
+    def status(self) -> DeliveryStatus:
+        with self._lock:
+            return msgspec.structs.replace(
+                self._status,
+                queued=len(self._queue),
+                sinks=[msgspec.structs.replace(s) for s in self._status.sinks],
+            )
+
+    def _call(
+        self, coro: Coroutine[Any, Any, FlushResult]
+    ) -> concurrent.futures.Future[FlushResult] | None:
+        """Run ``coro`` on the delivery loop; None when that loop is not running."""
+        loop, thread = self._loop, self._thread
+        if threading.current_thread() is thread:
+            coro.close()
+            raise RuntimeError("flush/close cannot be called from the delivery thread")
+        if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
+            coro.close()
+            return None
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop closed in between
+            coro.close()
+            return None
+
+    def _offline_result(self) -> FlushResult:
+        """A result read from a fresh connection, when the delivery loop cannot answer."""
+        with self._lock:
+            uncommitted = len(self._queue)
+        try:
+            outbox = Outbox.open_readonly(self._state_dir)
+        except OutboxError:
+            return FlushResult(complete=False, uncommitted=uncommitted, sinks={})
+        try:
+            counts = outbox.sink_counts([s.key for s in self._specs])
+        except sqlite3.Error:
+            counts = {}
+        finally:
+            outbox.close()
+        complete = uncommitted == 0 and all(c.pending == 0 for c in counts.values())
+        return FlushResult(complete=complete, uncommitted=uncommitted, sinks=counts)
+
+    # -- delivery loop --------------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException:
+            self._logger.exception("analytics delivery thread stopped")
+        finally:
+            with self._lock:
+                self._status.running = False
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    async def _main(self) -> None:
+        with self._lock:
+            self._status.running = True
+        self._open_sinks()
+        committer = asyncio.create_task(self._commit_loop())
+        self._tasks.append(committer)
+        await self._stopped.wait()
+
+    def _open_sinks(self) -> None:
+        env = SinkEnv(codex_home=self._codex_home, policy=self._policy, logger=self._logger)
+        for spec in self._specs:
+            try:
+                opened = spec.open(env)
+            except Exception as exc:
+                opened = SinkDisabled(f"cannot open sink: {type(exc).__name__}: {exc}")
+            status = self._sink_status[spec.key]
+            if isinstance(opened, SinkDisabled):
+                # Once per run: codex itself discards silently, but a user who asked for a
+                # sink deserves to know why nothing arrives there.
+                self._logger.warning("analytics sink %s disabled: %s", spec.key, opened.reason)
+                with self._lock:
+                    status.disabled_reason = opened.reason
+            else:
+                self._sinks.append(opened)
+                with self._lock:
+                    status.enabled = True
+
+    def _open_outbox(self) -> bool:
+        try:
+            outbox = Outbox.open(self._state_dir)
+            counts = outbox.sink_counts([s.key for s in self._specs])
+        except (OutboxError, sqlite3.Error) as exc:
+            with self._lock:
+                self._status.commit_errors += 1
+                self._status.last_commit_error = str(exc)
+            self._log.warning("outbox-open", "analytics outbox unavailable: %s", exc)
+            return False
+        self._outbox = outbox
+        with self._lock:
+            for key, count in counts.items():
+                self._sink_status[key].pending = count.pending
+        for sink in self._sinks:
+            shipper = Shipper(
+                sink, outbox, self._owner, self._limits, self._policy,
+                self._sink_status[sink.key], self._lock, self._log, self._logger,
+            )
+            self._shippers.append(shipper)
+            backlog = counts[sink.key].pending > 0
+            self._tasks.append(asyncio.create_task(shipper.run(backlog=backlog)))
+        self._ready.set()
+        return True
+
+    async def _commit_loop(self) -> None:
+        failures = 0
+        while True:
+            ok = self._outbox is not None or self._open_outbox()
+            if ok:
+                ok = await self._commit_queued()
+            if ok:
+                failures = 0
+                await self._commit_wake.wait()
+                self._commit_wake.clear()
+            else:
+                failures += 1
+                await asyncio.sleep(min(0.1 * 2 ** min(failures, 10), 5.0))
+
+    def _take(self, limit: int) -> list[tuple[str, bytes, float]]:
+        with self._lock:
+            if not self._queue:
+                self._wake_pending = False
+                return []
+            items = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
+            self._queued_bytes -= sum(len(p) for _, p, _ in items)
+            return items
+
+    async def _commit_queued(self) -> bool:
+        """Commit everything queued, in short transactions. False if SQLite refused."""
+        outbox = self._outbox
+        if outbox is None:
+            return False
+        keys = [sink.key for sink in self._sinks]
+        while items := self._take(COMMIT_CHUNK):
+            try:
+                outbox.commit(items, keys)
+            except (sqlite3.Error, OSError) as exc:
+                with self._lock:
+                    self._queue.extendleft(reversed(items))
+                    self._queued_bytes += sum(len(p) for _, p, _ in items)
+                    self._status.commit_errors += 1
+                    self._status.last_commit_error = str(exc)
+                self._log.warning(
+                    "commit", "cannot commit analytics events (kept in memory): %s", exc
+                )
+                return False
+            with self._lock:
+                self._status.committed += len(items)
+            sizes = [len(payload) for _, payload, _ in items]
+            for shipper in self._shippers:
+                shipper.notify(sizes)
+            await asyncio.sleep(0)  # let the shippers and other work breathe between chunks
+        return True
+
+    async def _flush_inner(self, timeout: float) -> FlushResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return self._result()
+        # Even when the disk refuses new commits, what is committed can still be delivered.
+        await self._commit_queued()
+        if self._shippers:
+            drains = [asyncio.create_task(s.drain()) for s in self._shippers]
+            _, unfinished = await asyncio.wait(drains, timeout=max(deadline - loop.time(), 0))
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        return self._result()
+
+    def _result(self) -> FlushResult:
+        with self._lock:
+            uncommitted = len(self._queue)
+        counts = {}
+        if self._outbox is not None:
+            try:
+                counts = self._outbox.sink_counts([s.key for s in self._specs])
+            except sqlite3.Error as exc:
+                self._log.warning("counts", "cannot read the outbox: %s", exc)
+        complete = (
+            self._outbox is not None
+            and uncommitted == 0
+            and all(c.pending == 0 for c in counts.values())
+        )
+        return FlushResult(complete=complete, uncommitted=uncommitted, sinks=counts)
+
+    async def _shutdown(self, timeout: float) -> FlushResult:
+        lost = 0
+        try:
+            await self._flush_inner(timeout)
+        finally:
+            # The hard deadline: cancel in-flight requests and retry sleeps; the rows they held
+            # stay pending in the outbox for the next run.
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            with self._lock:
+                lost = len(self._queue)
+                self._status.dropped += lost
+                self._queue.clear()
+                self._queued_bytes = 0
+            if lost:
+                self._logger.error("%d analytics events could not be committed and are lost", lost)
+            if self._outbox is not None:
+                try:
+                    self._outbox.release(self._owner)
+                except sqlite3.Error as exc:
+                    self._logger.warning("cannot release outbox leases: %s", exc)
+            for sink in self._sinks:
+                try:
+                    await sink.close()
+                except Exception as exc:
+                    self._logger.debug("closing %s: %s", sink.key, exc)
+            # aiohttp's graceful-shutdown advice: let transports finish closing.
+            await asyncio.sleep(0)
+        result = self._result()
+        if lost:
+            result = FlushResult(complete=False, uncommitted=lost, sinks=result.sinks)
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+        self._stopped.set()
+        return result

@@ -1,0 +1,77 @@
+"""What every sink is: a parsed spec (pure data) and a runtime object that sends batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from .retry import RetryPolicy, Verdict
+
+
+class SinkSpecError(ValueError):
+    """A ``--sink`` value that cannot be used; the message is one line, fit for a CLI error."""
+
+
+class Batch(msgspec.Struct, frozen=True):
+    """Events claimed from the outbox for one request, in outbox order.
+
+    ``originator`` is the ``app_server_client.product_client_id`` shared by every event of the
+    batch (batches are grouped by it so the ``originator`` header is true for all of them).
+    """
+
+    seqs: list[int]
+    event_ids: list[str]
+    payloads: list[bytes]
+    originator: str | None
+
+
+class SendResult(msgspec.Struct, frozen=True):
+    verdict: Verdict
+    # Safe to store and log: sinks redact credentials before building it.
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+class SinkEnv(msgspec.Struct, frozen=True):
+    """What opening a sink may need from the process around it."""
+
+    codex_home: Path
+    policy: RetryPolicy
+    logger: logging.Logger
+
+
+class SinkDisabled(msgspec.Struct, frozen=True):
+    """A configured sink that must not send in this run (opt-out, no ChatGPT login, ...)."""
+
+    reason: str
+
+
+class Sink(Protocol):
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def groups_by_originator(self) -> bool: ...
+
+    async def send(self, batch: Batch) -> SendResult: ...
+
+    async def close(self) -> None: ...
+
+
+class SinkSpec(msgspec.Struct, frozen=True):
+    """Base of every parsed ``--sink`` value. ``key`` identifies the sink in the outbox, so it
+    must be stable across runs and must parse back to an equal spec."""
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def kind(self) -> str:
+        raise NotImplementedError
+
+    def open(self, env: SinkEnv) -> Sink | SinkDisabled:
+        raise NotImplementedError
