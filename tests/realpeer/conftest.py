@@ -1,0 +1,55 @@
+"""Fixtures for the real-peer tests: the namespace, the codex binary, the SDK venv.
+
+Each prerequisite that is missing skips the tests that need it with a one-line reason — except
+under CI=true, where the project's machines must run them, so the reason becomes a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from .netns import netns_available
+from .peer_install import PeerUnavailable, install_codex, install_sdk_venv
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip with `reason`, or fail with it when CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"real peer unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def netns_ok() -> None:
+    reason = netns_available()
+    if reason is not None:
+        unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def codex_binary() -> Path:
+    try:
+        return install_codex()
+    except PeerUnavailable as exc:
+        unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sdk_python() -> Path:
+    try:
+        return install_sdk_venv()
+    except PeerUnavailable as exc:
+        unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "fixtures" / "transcripts").is_dir():
+        unavailable(f"shared reference material not found at {SHARED}")
+    return SHARED
