@@ -17,6 +17,7 @@ Run alone: ``python bench/delivery_bench.py [N]``.
 
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from codex_rpc_analytics.delivery import Delivery, Outbox, parse_sink_spec
 from codex_rpc_analytics.delivery.http_sink import build_body
@@ -66,18 +66,29 @@ def _fake_codex_home(root: Path) -> Path:
     return home
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.events = 0
-        self.latency_s = 0.0
+class _CollectorProcess:
+    """bench/collector.py in a subprocess: its own interpreter, its own core."""
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        # Count events without a full decode: one per "event_type" key at the top of each event.
-        self.events += body.count(b'{"event_type":')
-        return web.json_response({})
+    def __init__(self) -> None:
+        script = Path(__file__).with_name("collector.py")
+        self.process = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    async def events(self, session: aiohttp.ClientSession) -> int:
+        async with session.get(f"{self.base}/_bench/count") as response:
+            return int((await response.json())["events"])
+
+    async def set_latency(self, session: aiohttp.ClientSession, ms: float) -> None:
+        async with session.post(f"{self.base}/_bench/latency", params={"ms": str(ms)}):
+            pass
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
 
 
 async def _per_event(url: str, events: list[tuple[str, bytes]]) -> float:
@@ -112,37 +123,32 @@ async def _batched(
 async def measure_delivery_throughput(n_events: int, latency_ms: float = 5.0) -> dict[str, Any]:
     events = _events(n_events)
     slow_n = min(n_events, 200)
-    collector = _Collector()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", collector.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    base = f"http://127.0.0.1:{port}/backend-api/"
+    collector = _CollectorProcess()
+    base = f"{collector.base}/backend-api/"
     url = base + "codex/analytics-events/events"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            codex_home = _fake_codex_home(root)
-            per_event = n_events / await _per_event(url, events)
-            delivery = n_events / await _batched(
-                root / "a", base, codex_home, events, prefill=True
-            )
-            end_to_end = n_events / await _batched(
-                root / "b", base, codex_home, events, prefill=False
-            )
-            collector.latency_s = latency_ms / 1000
-            slow_per_event = slow_n / await _per_event(url, events[:slow_n])
-            slow_batched = n_events / await _batched(
-                root / "c", base, codex_home, events, prefill=True
-            )
+        async with aiohttp.ClientSession() as control:
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp)
+                codex_home = _fake_codex_home(root)
+                per_event = n_events / await _per_event(url, events)
+                delivery = n_events / await _batched(
+                    root / "a", base, codex_home, events, prefill=True
+                )
+                end_to_end = n_events / await _batched(
+                    root / "b", base, codex_home, events, prefill=False
+                )
+                await collector.set_latency(control, latency_ms)
+                slow_per_event = slow_n / await _per_event(url, events[:slow_n])
+                slow_batched = n_events / await _batched(
+                    root / "c", base, codex_home, events, prefill=True
+                )
+            received = await collector.events(control)
     finally:
-        await runner.cleanup()
+        collector.stop()
     expected = 4 * n_events + slow_n
-    if collector.events != expected:
-        raise RuntimeError(f"collector saw {collector.events} events, expected {expected}")
+    if received != expected:
+        raise RuntimeError(f"collector saw {received} events, expected {expected}")
     return {
         "n_events": n_events,
         "event_bytes": len(events[0][1]),
@@ -159,6 +165,25 @@ async def measure_delivery_throughput(n_events: int, latency_ms: float = 5.0) ->
             "batching_speedup": round(slow_batched / slow_per_event, 1),
         },
     }
+
+
+def run(n_events: int = 5000) -> dict[str, Any]:
+    """The `make bench` section: prints the figures issue 4 asks for."""
+    figures = asyncio.run(measure_delivery_throughput(n_events))
+    loop = figures["loopback"]
+    slow = figures["collector_latency_5ms"]
+    print(f"delivery: {n_events:,} events of {figures['event_bytes']} B to a loopback collector "
+          f"process")
+    print(f"delivery: one POST per event (the reference's way): "
+          f"{loop['per_event_events_per_s']:,} events/s")
+    print(f"delivery: batched from the outbox: {loop['batched_delivery_events_per_s']:,} "
+          f"events/s = {loop['batching_speedup']}x (target >= 20x)")
+    print(f"delivery: batched, submit to delivered incl. durable commit: "
+          f"{loop['batched_end_to_end_events_per_s']:,} events/s = {loop['end_to_end_speedup']}x")
+    print(f"delivery: collector answering after 5 ms: per event "
+          f"{slow['per_event_events_per_s']:,} events/s, batched "
+          f"{slow['batched_delivery_events_per_s']:,} events/s = {slow['batching_speedup']}x")
+    return figures
 
 
 if __name__ == "__main__":
