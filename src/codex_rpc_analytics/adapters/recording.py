@@ -1,0 +1,106 @@
+"""``--record FILE``: the live session written in the transcript format ``replay`` reads.
+
+Rows are ``{"t": seconds since started_at, "dir": "c2s"|"s2c"|"meta", "raw": "<exact line>"}``
+(see transcript.py); a line that is not valid UTF-8 is written as ``raw_b64``. The first row is
+a ``meta`` row with the argv, the transport, ``started_at`` (unix time of ``t == 0``), the
+tool's version and whether the recording is redacted; the last one carries the exit status.
+
+The recorder is driven by the analytics worker, off the relay path: it gets whole lines from
+the worker's framer. stderr is not recorded (it passes straight through on its own fd), nor are
+the proxy's own ``rpcAnalytics/*`` requests and answers (they never were part of the session).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+from .. import __version__
+from .redact import redact_argv, redact_line
+
+# Written in chunks of about this size; a crashed proxy loses at most the unwritten tail.
+_BUFFER_BYTES = 1 << 20
+
+
+class _Row(msgspec.Struct, omit_defaults=True):
+    t: float
+    dir: str
+    raw: str | msgspec.UnsetType = msgspec.UNSET
+    raw_b64: bytes | msgspec.UnsetType = msgspec.UNSET  # msgspec writes bytes as base64
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class RecordingError(Exception):
+    """The recording file cannot be opened; a one-line message."""
+
+
+class Recorder:
+    """Appends transcript rows to one file. Not thread-safe: one worker thread owns it."""
+
+    def __init__(self, path: Path, *, redact: bool = False) -> None:
+        self.path = path
+        self.redact = redact
+        self.lines = 0
+        try:
+            self._file: BinaryIO | None = path.open("wb", buffering=_BUFFER_BYTES)
+        except OSError as error:
+            raise RecordingError(
+                f"cannot write recording {path}: {error.strerror or error}"
+            ) from None
+        self.started_at = 0.0
+
+    def start(self, *, started_at: float, argv: list[str], transport: str) -> None:
+        self.started_at = started_at
+        self.meta(0.0, {
+            "argv": redact_argv(argv) if self.redact else argv,
+            "transport": transport,
+            "started_at": started_at,
+            "tool": f"codex-rpc-analytics {__version__}",
+            "redacted": self.redact,
+        })
+
+    def line(self, now: float, direction: str, line: bytes) -> None:
+        if self._file is None:
+            return
+        if self.redact:
+            line = redact_line(line)
+        t = now - self.started_at
+        try:
+            row = _Row(t, direction, raw=line.decode("utf-8"))
+        except UnicodeDecodeError:
+            row = _Row(t, direction, raw_b64=line)
+        self._write(_encoder.encode(row))
+        self.lines += 1
+
+    def meta(self, t: float, fields: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._write(_encoder.encode(_Row(t, "meta",
+                                             raw=_encoder.encode(fields).decode())))
+
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError:
+                self._file = None  # disk full or gone: stop recording, never the relay
+
+    def close(self, now: float, fields: dict[str, Any] | None = None) -> None:
+        if self._file is None:
+            return
+        if fields:
+            self.meta(now - self.started_at, fields)
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
+
+    def _write(self, row: bytes) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(row + b"\n")
+        except OSError:
+            self._file = None

@@ -1,0 +1,112 @@
+"""``codex-rpc-analytics proxy [FLAGS] -- COMMAND [ARGS...]``: the main job.
+
+An IDE or SDK launches this instead of ``codex app-server``; stdin/stdout are the JSON-RPC
+stream (relayed byte for byte), stderr is the child's own stderr passed through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..adapters.proxy import DEFAULT_GRACE_S, ChildStartError, ProxyConfig, run_stdio_proxy
+from ..adapters.recording import Recorder, RecordingError
+from ..adapters.session import DEFAULT_MAX_BACKLOG_BYTES
+from .errors import PROG, fail
+from .options import add_sink_options, add_state_dir_option, sinks_of, state_dir_of
+
+if TYPE_CHECKING:
+    from .errors import Subcommands
+
+
+def add_parser(subparsers: Subcommands) -> None:
+    parser = subparsers.add_parser(
+        "proxy",
+        help="relay an app-server's stdio byte for byte and derive its analytics events",
+        description="Run COMMAND (e.g. `codex app-server`) as a child and relay the JSON-RPC "
+        "stream between this process's stdin/stdout and the child, untouched, deriving "
+        "analytics events off the relay path. Events are committed to the local outbox and "
+        "shipped to every --sink. Exits with the child's status.",
+        usage=f"{PROG} proxy [FLAGS] -- COMMAND [ARGS...]",
+    )
+    add_sink_options(parser)
+    add_state_dir_option(parser)
+    parser.add_argument(
+        "--grace", type=_seconds, default=DEFAULT_GRACE_S, metavar="SECONDS",
+        help="after SIGTERM/SIGINT (or the child's exit), the time to finish analytics and "
+        f"flush to the sinks before exiting (default: {DEFAULT_GRACE_S})")
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE",
+        help="also write the session as a transcript (*.rpc.jsonl) that `replay` reads")
+    parser.add_argument(
+        "--redact", action="store_true",
+        help="with --record: replace user content (messages, files, command output, tokens) "
+        "by placeholders, keeping every field analytics reads")
+    parser.add_argument(
+        "--max-backlog-mib", type=_positive_int, default=DEFAULT_MAX_BACKLOG_BYTES >> 20,
+        metavar="MIB",
+        help="bytes waiting for analytics beyond which chunks are relayed but not analysed "
+        f"(default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    parser.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    command: list[str] = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        fail("proxy needs the command to run after '--', e.g. "
+             f"'{PROG} proxy -- codex app-server' (see '{PROG} proxy --help')")
+    if args.redact and args.record is None:
+        fail("--redact applies to the recording: use it with --record FILE")
+    sinks = sinks_of(args)
+    recorder = None
+    if args.record is not None:
+        try:
+            recorder = Recorder(args.record, redact=args.redact)
+        except RecordingError as error:
+            fail(str(error))
+    config = ProxyConfig(
+        command=command,
+        state_dir=state_dir_of(args),
+        sinks=sinks,
+        codex_home=args.codex_home,
+        grace=args.grace,
+        recorder=recorder,
+        max_backlog_bytes=args.max_backlog_mib << 20,
+        argv=command,
+    )
+    try:
+        status = run_stdio_proxy(config)
+    except ChildStartError as error:
+        if args.record is not None and recorder is not None:
+            recorder.close(0.0)
+        fail(str(error), error.status)
+    # Daemon threads may sit in a blocking read of our stdin, and a flush answer may still be
+    # waiting on its executor: nothing of ours is left to save, so leave without joining them.
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,0 +1,88 @@
+"""--redact keeps every field analytics reads; --record writes what replay reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codex_rpc_analytics.adapters.recording import Recorder
+from codex_rpc_analytics.adapters.redact import NOT_JSON_PLACEHOLDER, PLACEHOLDER, redact_line
+from codex_rpc_analytics.adapters.replay import replay_transcript
+from codex_rpc_analytics.core import encode_event
+from codex_rpc_analytics.host import host_runtime
+from tests.support import ALL_TRANSCRIPTS, transcript
+
+
+def events_of(path: Path) -> list[bytes]:
+    return [encode_event(event) for event in replay_transcript(
+        path, transport="stdio", host_runtime=host_runtime(), warn=print)]
+
+
+def redacted_copy(source: Path, target: Path) -> Path:
+    rows = []
+    for text in source.read_bytes().split(b"\n"):
+        if not text.strip():
+            continue
+        row = json.loads(text)
+        if row["dir"] in ("c2s", "s2c") and isinstance(row.get("raw"), str):
+            row["raw"] = redact_line(row["raw"].encode()).decode()
+        rows.append(json.dumps(row))
+    target.write_text("\n".join(rows) + "\n")
+    return target
+
+
+@pytest.mark.parametrize("name", ALL_TRANSCRIPTS)
+def test_redacted_sessions_replay_to_the_same_events(name: str, tmp_path: Path) -> None:
+    original = transcript(name)
+    redacted = redacted_copy(original, tmp_path / "redacted.rpc.jsonl")
+    assert events_of(redacted) == events_of(original)
+
+
+def test_user_content_and_secrets_are_replaced() -> None:
+    line = json.dumps({
+        "id": 3, "method": "turn/start",
+        "params": {"threadId": "t-1", "input": [{"type": "text", "text": "my secret plan"}],
+                   "summary": "concise", "model": "gpt-5"},
+    }).encode()
+    doc = json.loads(redact_line(line))
+    assert doc["params"]["input"] == [{"type": "text", "text": PLACEHOLDER}]
+    assert doc["params"]["threadId"] == "t-1" and doc["params"]["summary"] == "concise"
+    tokens = json.loads(redact_line(
+        b'{"id":0,"result":{"accessToken":"eyJhbGciOi.secret","idToken":"x"}}'))
+    assert tokens["result"] == {"accessToken": PLACEHOLDER, "idToken": PLACEHOLDER}
+    item = json.loads(redact_line(
+        b'{"method":"item/completed","params":{"item":{"type":"commandExecution","id":"i1",'
+        b'"command":"cat ~/.ssh/id_rsa","aggregatedOutput":"-----BEGIN","exitCode":0,'
+        b'"preview":""}}}'))["params"]["item"]
+    assert item == {"type": "commandExecution", "id": "i1", "command": PLACEHOLDER,
+                    "aggregatedOutput": PLACEHOLDER, "exitCode": 0, "preview": ""}
+
+
+def test_lines_that_are_not_json_become_a_fixed_placeholder() -> None:
+    assert redact_line(b"password=hunter2") == NOT_JSON_PLACEHOLDER
+    assert redact_line(b"\xff\xfe") == NOT_JSON_PLACEHOLDER
+    # Valid JSON with invalid UTF-8 inside a string is still redacted as JSON.
+    assert json.loads(redact_line(b'{"id":1,"result":{"text":"\xff"}}')) == {
+        "id": 1, "result": {"text": PLACEHOLDER}}
+
+
+def test_recording_round_trips_exact_lines(tmp_path: Path) -> None:
+    path = tmp_path / "rec.rpc.jsonl"
+    recorder = Recorder(path)
+    recorder.start(started_at=1_700_000_000.5, argv=["codex", "app-server"], transport="stdio")
+    lines = [("c2s", b'{"id":0,"method":"initialize"}'), ("s2c", b"\xff\x00raw\xe2\x80\xa8"),
+             ("s2c", '{"method":"x","params":"\u2028"}'.encode())]
+    for direction, line in lines:
+        recorder.line(1_700_000_000.75, direction, line)
+    recorder.close(1_700_000_001.0, {"exit_code": 0})
+    from codex_rpc_analytics.adapters.transcript import meta_fields, read_rows, row_bytes, time_base
+
+    with path.open("rb") as stream:
+        rows = [row for _, row in read_rows(stream)]  # type: ignore[misc]
+    assert [(row.dir, row_bytes(row)) for row in rows[1:-1]] == lines
+    assert rows[1].t == 0.25
+    assert meta_fields(rows[0])["argv"] == ["codex", "app-server"]
+    assert time_base(path) == 1_700_000_000.5
+    assert meta_fields(rows[-1]) == {"exit_code": 0}
