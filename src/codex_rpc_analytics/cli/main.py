@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import example_command, replay_command
+from . import example_command, proxy_command, replay_command, store_commands
 from .errors import PROG, OneLineArgumentParser
 
 
@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        parser_class=OneLineArgumentParser)
     subparsers.required = True
     example_command.add_parser(subparsers)
+    proxy_command.add_parser(subparsers)
     replay_command.add_parser(subparsers)
+    store_commands.add_parsers(subparsers)
     return parser
 
 

@@ -1,0 +1,67 @@
+"""Flags shared by every command that reads or ships the store: where it is, where events go."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import datetime
+from pathlib import Path
+
+from ..delivery import SinkSpec, SinkSpecError, parse_sink_spec, resolve_state_dir
+from .errors import fail
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, metavar="DIR",
+        help="where the durable outbox lives (default: $CODEX_RPC_ANALYTICS_STATE_DIR, else "
+             "${XDG_STATE_HOME:-~/.local/state}/codex-rpc-analytics)")
+
+
+def add_sink_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sink", action="append", default=[], metavar="SINK",
+        help="where to ship events, repeatable: jsonl:PATH, https://HOST/PATH/ (the Codex "
+             "analytics endpoint under that base), http:// for loopback addresses only, or "
+             "'codex' for the base codex itself uses. Without --sink, events stay in the "
+             "outbox.")
+    parser.add_argument(
+        "--codex-home", type=Path, metavar="DIR",
+        help="where codex keeps auth.json and config.toml (default: $CODEX_HOME, else ~/.codex)")
+
+
+def state_dir_of(args: argparse.Namespace) -> Path:
+    return resolve_state_dir(args.state_dir)
+
+
+def sinks_of(args: argparse.Namespace) -> list[SinkSpec]:
+    specs = []
+    for text in args.sink:
+        try:
+            specs.append(parse_sink_spec(text))
+        except SinkSpecError as error:
+            fail(f"--sink {text}: {error}")
+    return specs
+
+
+def parse_since(text: str, now: float) -> float:
+    """Unix seconds, an ISO 8601 time, or an age such as 30m, 12h, 7d."""
+    duration = _DURATION.match(text)
+    if duration:
+        return now - float(duration.group(1)) * _SECONDS[duration.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since {text}: expected unix seconds, an ISO 8601 time or an age like 12h"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a naive time is local time, as people write it
+    return moment.timestamp()

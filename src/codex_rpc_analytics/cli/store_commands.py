@@ -1,0 +1,62 @@
+"""``flush``, ``stats`` and ``events``: what is in the durable outbox, and delivering it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from ..delivery import events_command, flush_command, resolve_codex_home, stats_command
+from .errors import fail
+from .options import add_sink_options, add_state_dir_option, parse_since, sinks_of, state_dir_of
+
+if TYPE_CHECKING:
+    from .errors import Subcommands
+
+
+def add_parsers(subparsers: Subcommands) -> None:
+    flush = subparsers.add_parser(
+        "flush", help="deliver everything pending in the outbox",
+        description="Deliver every pending event. Without --sink, to every sink that has "
+                    "pending events. Exit 0 when all was delivered, 1 with a count otherwise.")
+    add_state_dir_option(flush)
+    add_sink_options(flush)
+    flush.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="give up after this long; what remains stays pending (default 30)")
+    flush.set_defaults(run=run_flush)
+
+    stats = subparsers.add_parser(
+        "stats", help="summarise the outbox: threads, turns, delivery per sink")
+    add_state_dir_option(stats)
+    stats.set_defaults(run=run_stats)
+
+    events = subparsers.add_parser("events", help="print stored events as JSON lines")
+    add_state_dir_option(events)
+    events.add_argument("--type", action="append", default=[], metavar="EVENT_TYPE",
+                        help="only this event_type (repeatable)")
+    events.add_argument("--since", metavar="WHEN",
+                        help="only events stored since WHEN: unix seconds, ISO 8601, or an age "
+                             "such as 30m, 12h, 7d")
+    events.set_defaults(run=run_events)
+
+
+def run_flush(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        fail("--timeout must be positive")
+    return flush_command(state_dir_of(args), sinks_of(args), resolve_codex_home(args.codex_home),
+                         args.timeout)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    return stats_command(state_dir_of(args), sys.stdout)
+
+
+def run_events(args: argparse.Namespace) -> int:
+    since = None
+    if args.since is not None:
+        try:
+            since = parse_since(args.since, time.time())
+        except ValueError as error:
+            fail(str(error))
+    return events_command(state_dir_of(args), sys.stdout, args.type, since)
