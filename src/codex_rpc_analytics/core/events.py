@@ -9,7 +9,7 @@ Each event is ``{"event_type": ..., "event_params": {...}}``: a msgspec struct t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
@@ -161,9 +161,15 @@ class TurnSteerEvent(msgspec.Struct, frozen=True, tag_field="event_type",
     event_params: TurnSteerParams
 
 
-AnyEvent = ThreadInitialized | TurnEvent | TurnSteerEvent
+# Skill, app, plugin and thread-archive events live in app_events.py, which imports
+# AppServerClient from here: imported only now that every struct above exists.
+from .app_events import APP_EVENT_TYPES, AnyAppEvent  # noqa: E402
 
-EVENT_TYPES: tuple[type[msgspec.Struct], ...] = (ThreadInitialized, TurnEvent, TurnSteerEvent)
+AnyEvent: TypeAlias = ThreadInitialized | TurnEvent | TurnSteerEvent | AnyAppEvent
+
+EVENT_TYPES: tuple[type[msgspec.Struct], ...] = (
+    ThreadInitialized, TurnEvent, TurnSteerEvent, *APP_EVENT_TYPES
+)
 
 _encoder = msgspec.json.Encoder()
 

@@ -116,6 +116,10 @@ class ConnectionClosed(Fact, frozen=True, tag="connection_closed"):
     pass
 
 
+# The facts a host reports through AnalyticsEventsClient (app_facts.py subclasses Fact, so it
+# is imported only now that Fact exists).
+from .app_facts import AnyAppFact  # noqa: E402
+
 AnyFact = (
     Initialized
     | ThreadResponded
@@ -130,4 +134,5 @@ AnyFact = (
     | SteerAnswered
     | InterruptAnswered
     | ConnectionClosed
+    | AnyAppFact
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from .app_reducer import AppReducer
 from .bounded import BoundedMap
 from .error_kinds import NoSteerEvent, steer_rejection_reason
 from .events import (
@@ -150,6 +151,9 @@ class Reducer:
             InterruptAnswered: self._on_interrupt_answered,
             ConnectionClosed: self._on_connection_closed,
         }
+        # Skills, apps, plugins (client facts) and thread archive changes: app_reducer.py.
+        self.apps = AppReducer(self)
+        self._handlers.update(self.apps.handlers)
 
     def apply(self, fact: Fact) -> Sequence[AnyEvent]:
         handler = self._handlers.get(type(fact))
