@@ -77,12 +77,18 @@ def test_recording_round_trips_exact_lines(tmp_path: Path) -> None:
     for direction, line in lines:
         recorder.line(1_700_000_000.75, direction, line)
     recorder.close(1_700_000_001.0, {"exit_code": 0})
-    from codex_rpc_analytics.adapters.transcript import meta_fields, read_rows, row_bytes, time_base
+    from codex_rpc_analytics.adapters.transcript import (
+        SessionMeta,
+        meta_fields,
+        read_rows,
+        row_bytes,
+        session_meta,
+    )
 
     with path.open("rb") as stream:
         rows = [row for _, row in read_rows(stream)]  # type: ignore[misc]
     assert [(row.dir, row_bytes(row)) for row in rows[1:-1]] == lines
     assert rows[1].t == 0.25
     assert meta_fields(rows[0])["argv"] == ["codex", "app-server"]
-    assert time_base(path) == 1_700_000_000.5
+    assert session_meta(path) == SessionMeta(1_700_000_000.5, "stdio")
     assert meta_fields(rows[-1]) == {"exit_code": 0}

@@ -78,3 +78,18 @@ def test_invalid_utf8_rows_recorded_as_base64_replay(tmp_path: Path) -> None:
     result = run_cli("replay", str(path))
     assert result.returncode == 0 and result.stderr == b""
     assert result.stdout.splitlines() == recorded_events("gating_g1_no_analytics_section")
+
+
+def test_a_recordings_transport_is_used_unless_overridden(tmp_path: Path) -> None:
+    rows = transcript("noauth_threads").read_text().splitlines()
+    meta = {"t": 0.0, "dir": "meta", "raw": json.dumps({"transport": "in_process"})}
+    path = tmp_path / "in-process.rpc.jsonl"
+    path.write_text("\n".join([json.dumps(meta), *rows]) + "\n")
+
+    def transports(*flags: str) -> set[str]:
+        result = run_cli("replay", *flags, str(path))
+        return {json.loads(line)["event_params"]["app_server_client"]["rpc_transport"]
+                for line in result.stdout.splitlines()}
+
+    assert transports() == {"in_process"}
+    assert transports("--transport", "websocket") == {"websocket"}

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport
 from ..core.analyzer import AnalyzerStats
+from ..core.facts import TRANSPORTS
 from ..core.tap import Direction
-from .transcript import CorruptRow, read_rows, row_bytes, time_base
+from .transcript import CorruptRow, read_rows, row_bytes, session_meta
 
 WarningSink = Callable[[str], None]
 
@@ -22,14 +23,20 @@ _WIRE_DIRECTIONS: dict[str, Direction] = {"c2s": "c2s", "s2c": "s2c"}
 def replay_transcript(
     path: Path,
     *,
-    transport: Transport,
+    transport: Transport | None,
     host_runtime: RuntimeInfo,
     warn: WarningSink,
     stats_out: list[AnalyzerStats] | None = None,
 ) -> Iterator[AnyEvent]:
+    meta = session_meta(path)
+    chosen: Transport = "stdio"
+    if transport is not None:
+        chosen = transport
+    else:  # the transport a recording names, when it names a known one
+        chosen = next((t for t in TRANSPORTS if t == meta.transport), "stdio")
     analyzer = Analyzer(host_runtime)
-    connection = analyzer.open(transport, 0)
-    base = time_base(path)
+    connection = analyzer.open(chosen, 0)
+    base = meta.time_base
     now = base
     feed_line = analyzer.feed_line
     with path.open("rb") as stream:

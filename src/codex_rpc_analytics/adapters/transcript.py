@@ -83,25 +83,40 @@ def _emitted_at_ms(line: bytes) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-def time_base(path: Path, scan_rows: int = 10_000) -> float:
-    """Unix time of ``t == 0``: a recorded ``started_at`` meta field, else inferred from the
-    first server notification's ``emittedAtMs`` (the server's wall clock), else 0."""
+class SessionMeta(msgspec.Struct, frozen=True):
+    """What a transcript says about its session, beyond the wire lines."""
+
+    time_base: float  # Unix time of ``t == 0``
+    transport: str | None  # as recorded by ``proxy --record``; None in the fixtures
+
+
+def session_meta(path: Path, scan_rows: int = 10_000) -> SessionMeta:
+    """``time_base`` is a recorded ``started_at`` meta field, else inferred from the first
+    server notification's ``emittedAtMs`` (the server's wall clock), else 0."""
+    base: float | None = None
+    inferred: float | None = None
+    transport: str | None = None
     with path.open("rb") as stream:
         for index, item in enumerate(read_rows(stream)):
-            if index >= scan_rows:
+            if index >= scan_rows or (base is not None and transport is not None):
                 break
             if isinstance(item, CorruptRow):
                 continue
             _, row = item
             if row.dir == "meta":
-                started_at = meta_fields(row).get("started_at")
-                if isinstance(started_at, int | float):
-                    return float(started_at)
-            elif row.dir == "s2c" and isinstance(row.raw, str):
+                fields = meta_fields(row)
+                started_at = fields.get("started_at")
+                if isinstance(started_at, int | float) and base is None:
+                    base = float(started_at)
+                if isinstance(fields.get("transport"), str) and transport is None:
+                    transport = fields["transport"]
+            elif row.dir == "s2c" and inferred is None and isinstance(row.raw, str):
                 emitted = _emitted_at_ms(row.raw.encode())
                 if emitted is not None:
-                    return emitted / 1000.0 - row.t
-    return 0.0
+                    inferred = emitted / 1000.0 - row.t
+    if base is None:
+        base = inferred if inferred is not None else 0.0
+    return SessionMeta(base, transport)
 
 
 def _short(text: str, limit: int = 120) -> str:

@@ -43,7 +43,7 @@ def sinks_of(args: argparse.Namespace) -> list[SinkSpec]:
         try:
             specs.append(parse_sink_spec(text))
         except SinkSpecError as error:
-            fail(f"--sink {text}: {error}")
+            fail(str(error))  # the message already names the --sink value
     return specs
 
 

@@ -24,8 +24,9 @@ def add_parser(subparsers: Subcommands) -> None:
         description="Replay *.rpc.jsonl transcripts through the tap and print each event as "
         "one compact JSON line, in order.",
     )
-    parser.add_argument("--transport", choices=TRANSPORTS, default="stdio",
-                        help="the rpc_transport the session used (default: stdio)")
+    parser.add_argument("--transport", choices=TRANSPORTS, default=None,
+                        help="the rpc_transport the session used (default: what the recording's "
+                             "meta row says, else stdio)")
     parser.add_argument("transcripts", nargs="+", type=Path, metavar="TRANSCRIPT")
     parser.set_defaults(run=run)
 

@@ -16,6 +16,7 @@ class _Client(msgspec.Struct):
 
 
 class _Params(msgspec.Struct):
+    product_client_id: str | None = None  # skill, app and plugin events carry it flat
     thread_id: str | None = None
     turn_id: str | None = None
     initialization_mode: str | None = None
@@ -54,7 +55,8 @@ def _untyped(payload: bytes) -> EventFields:
         return _EMPTY
     client = params.get("app_server_client")
     return EventFields(
-        client=_str(client.get("product_client_id")) if isinstance(client, dict) else None,
+        client=(_str(client.get("product_client_id")) if isinstance(client, dict)
+                else _str(params.get("product_client_id"))),
         thread_id=_str(params.get("thread_id")),
         turn_id=_str(params.get("turn_id")),
         initialization_mode=_str(params.get("initialization_mode")),
@@ -74,7 +76,7 @@ def extract_fields(payload: bytes) -> EventFields:
         return _EMPTY
     client = params.app_server_client
     return EventFields(
-        client=client.product_client_id if client is not None else None,
+        client=client.product_client_id if client is not None else params.product_client_id,
         thread_id=params.thread_id,
         turn_id=params.turn_id,
         initialization_mode=params.initialization_mode,
