@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,27 +197,102 @@ def test_sigterm_is_forwarded_and_the_childs_status_returned(tmp_path: Path) -> 
         "fakeauth_full_flow", THREAD_INITIALIZED)[:1]
 
 
-def test_a_child_that_ignores_sigterm_cannot_hold_the_proxy_past_its_grace(tmp_path: Path
-                                                                           ) -> None:
+def _child_pid(process: subprocess.Popen[bytes]) -> int:
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b'{"id":"s","method":"rpcAnalytics/status"}\n')
+    process.stdin.flush()
+    pid: int = json.loads(read_line(process.stdout))["result"]["proxy"]["child_pid"]
+    return pid
+
+
+def _gone(pid: int) -> bool:
+    """The process no longer runs (a zombie nobody reaped yet counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in state or "\nState:\tX" in state
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_child_that_outlives_the_grace_still_decides_the_exit_status(tmp_path: Path) -> None:
+    """After SIGTERM the events are flushed within the grace, then the proxy keeps relaying
+    and waits for its child, whose status it exits with: what the client would see without
+    the proxy."""
     child = scripted(transcript("fakeauth_full_flow"), "--on-sigterm", "ignore")
     sink = tmp_path / "events.jsonl"
     process = _start(proxy(tmp_path / "s", child, "--sink", f"jsonl:{sink}", "--grace", "0.6"))
     assert process.stdin is not None and process.stdout is not None
     _first_steps(process)
-    process.stdin.write(b'{"id":"s","method":"rpcAnalytics/status"}\n')
-    process.stdin.flush()
-    child_pid = json.loads(read_line(process.stdout))["result"]["proxy"]["child_pid"]
+    child_pid = _child_pid(process)
     try:
-        started = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        status = process.wait(10)
-        elapsed = time.monotonic() - started
-        assert status == 128 + signal.SIGTERM
-        assert elapsed < 0.6 + 0.5, elapsed
-        assert len(jsonl_events(sink, THREAD_INITIALIZED)) == 1
-        os.kill(child_pid, 0)  # the child lingers: it was asked, the proxy did not wait
-    finally:
+        assert _wait_until(lambda: len(jsonl_events(sink, THREAD_INITIALIZED)) == 1, 0.6 + 0.4)
+        time.sleep(0.6)  # well past the grace
+        assert process.poll() is None and not _gone(child_pid)
+        # Still relaying both ways: the next step of the session gets its answers.
+        from codex_rpc_analytics.examples.scripted_server import Script
+
+        line, replies = Script.load(transcript("fakeauth_full_flow")).steps[3]
+        process.stdin.write(line + b"\n")
+        process.stdin.flush()
+        assert [read_line(process.stdout) for _ in replies] == [r + b"\n" for r in replies]
         os.kill(child_pid, signal.SIGKILL)
+        assert process.wait(10) == 128 + signal.SIGKILL
+        assert process.stdout.read() == b""
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child_pid, signal.SIGKILL)
+
+
+SLOW_TO_STOP = """
+import os, signal, sys, time
+def on_term(signum, frame):
+    time.sleep(1.2)
+    sys.stdout.write("stopped\\n")
+    sys.stdout.flush()
+    os._exit(7)
+signal.signal(signal.SIGTERM, on_term)
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+time.sleep(60)
+"""
+
+
+def test_sigterm_exit_status_is_the_childs_even_after_the_grace(tmp_path: Path) -> None:
+    process = _start(proxy(tmp_path / "s", [PYTHON, "-c", SLOW_TO_STOP], "--grace", "0.3"))
+    assert process.stdout is not None
+    assert read_line(process.stdout) == b"ready\n"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert read_line(process.stdout) == b"stopped\n"  # relayed after the grace
+    assert process.stdout.read() == b""
+    assert process.wait(10) == 7
+    assert time.monotonic() - started >= 1.1
+
+
+def test_a_sigkilled_proxy_takes_its_child_with_it(tmp_path: Path) -> None:
+    """An SDK SIGKILLs the proxy 2 s after SIGTERM: the child must not be orphaned."""
+    child = [PYTHON, "-c", "import sys, time; print('ready', flush=True); time.sleep(60)"]
+    process = _start(proxy(tmp_path / "s", child))
+    assert process.stdout is not None
+    assert read_line(process.stdout) == b"ready\n"
+    child_pid = _child_pid(process)
+    try:
+        process.kill()  # no SIGTERM first: nothing forwards anything to the child
+        process.wait(10)
+        assert _wait_until(lambda: _gone(child_pid), 5.0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child_pid, signal.SIGKILL)
 
 
 def test_client_stdout_closes_when_the_childs_stdout_ends(tmp_path: Path) -> None:

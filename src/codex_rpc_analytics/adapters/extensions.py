@@ -6,11 +6,14 @@ added for the endpoint's sake, and the answer it produces has it removed again a
 in the app-server's own style, one compact line: ``{"id":…,"result":…}`` or
 ``{"error":{…},"id":…}``.
 
-Threads: :meth:`Extensions.handle` runs on the analytics worker (which owns the analyzer, so a
-status snapshot is consistent with every byte relayed before the request). Each handler takes
-its snapshot there and returns a *callable*; the endpoint runs it on its small executor, so a
-``flush`` that waits for the sinks, or an answer that waits for the client to read, never
-holds up the worker or the relay.
+Threads: :meth:`Extensions.handle` runs in the session's analysis step (``TapSession.process``,
+on the relay's thread while it is idle; the session owns the analyzer, so a status snapshot is
+consistent with every byte relayed before the request). Each handler takes its snapshot there
+and returns a *callable*; the endpoint runs it on its small executor, so a ``flush`` that waits
+for the sinks never holds up analysis or the relay. ``reply`` is therefore called from the
+executor's threads (and, for a malformed request, from the analysis step): the stdio proxy
+queues the answer and wakes its poll loop through a self-pipe, the in-process transport hops
+onto its asyncio loop.
 
 Decisions:
 

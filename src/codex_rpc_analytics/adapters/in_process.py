@@ -1,9 +1,11 @@
 """The in-process transport: the proxy's logic over in-memory asyncio streams.
 
 The same pieces as the stdio proxy (``ClientStreamFilter`` cuts out ``rpcAnalytics/*``
-requests, ``ClientOutput`` injects answers at line boundaries, a ``TapSession`` worker thread
-analyses off the relay path), with asyncio tasks instead of fd threads and the transport
-labelled ``in_process``. Nothing is spawned: the server is a coroutine function.
+requests, ``ClientOutput`` injects answers at line boundaries, a ``TapSession`` analyses off
+the relay path), with asyncio tasks instead of a poll loop and the transport labelled
+``in_process``. Nothing is spawned: the server is a coroutine function. Analysis runs on the
+event loop in short slices scheduled with ``call_soon`` after the relay has handed over a
+chunk, so callbacks that are already ready (the relay's) run first.
 
 Two levels:
 
@@ -14,7 +16,8 @@ Two levels:
   finished and the last events submitted.
 * ``tap_streams(client_reader, client_writer, server_reader, server_writer, session)``: the
   relay between any two asyncio stream pairs (e.g. an embedder's own streams, or a subprocess
-  made with ``asyncio.create_subprocess_exec``), with a ``TapSession`` the caller owns.
+  made with ``asyncio.create_subprocess_exec``), with a ``TapSession`` the caller owns and
+  ends afterwards with ``await finish_session(session, deadline, meta)``.
 
 Delivery: anything with ``submit``/``status``/``flush`` (``delivery.Delivery`` fits, and the
 caller keeps owning it: start and close it yourself). Without one, ``MemoryDelivery`` keeps
@@ -39,6 +42,8 @@ from .session import DEFAULT_MAX_BACKLOG_BYTES, DeliveryLike, TapSession
 
 READ_SIZE = 1 << 20
 DEFAULT_FINISH_TIMEOUT_S = 5.0
+# One analysis step on the event loop runs about this long before yielding.
+ANALYSIS_SLICE_S = 0.0005
 
 
 class ByteWriter(Protocol):
@@ -111,6 +116,53 @@ class MemoryDelivery:
         return {"complete": True, "uncommitted": 0, "sinks": {}}
 
 
+class SessionDriver:
+    """Runs a ``TapSession``'s analysis on the running event loop: a slice at a time, each
+    scheduled with ``call_soon`` once the relay handed over work, plus a timer for the
+    recording's idle flush."""
+
+    def __init__(self, session: TapSession, loop: asyncio.AbstractEventLoop) -> None:
+        self.session = session
+        self._loop = loop
+        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def kick(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        self._scheduled = False
+        session = self.session
+        if session.process(ANALYSIS_SLICE_S):
+            self.kick()
+            return
+        due = session.idle_due()
+        if due is not None and self._timer is None:
+            self._timer = self._loop.call_later(max(due - time.monotonic(), 0.0), self._timed)
+
+    def _timed(self) -> None:
+        self._timer = None
+        self.kick()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+async def finish_session(session: TapSession, deadline: float,
+                         meta: dict[str, Any] | None = None) -> bool:
+    """Analyse what is queued until ``deadline`` (``time.monotonic()``), yielding to the loop
+    between slices, then end the session (last events submitted, recording closed). True if
+    nothing had to be skipped."""
+    while session.pending and time.monotonic() < deadline:
+        session.process(min(ANALYSIS_SLICE_S * 10, max(deadline - time.monotonic(), 0.0)))
+        await asyncio.sleep(0)
+    return session.end(meta)
+
+
 async def tap_streams(
     client_reader: asyncio.StreamReader,
     client_writer: ByteWriter,
@@ -122,40 +174,44 @@ async def tap_streams(
 
     Client EOF closes the server's input; the end of the server's output closes the client's
     output (answers still waiting for a line boundary are dropped then). Returns once the
-    server's output has ended; ``session.finish`` is the caller's.
+    server's output has ended; ending the session (``finish_session``) is the caller's.
     """
     loop = asyncio.get_running_loop()
     output = ClientOutput(client_writer.write, on_close=client_writer.close)
+    driver = SessionDriver(session, loop)
 
     def reply(answer: bytes) -> None:  # from the extension executor's threads
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
             loop.call_soon_threadsafe(output.inject, answer)
 
     session.start(reply, argv=["<in-process>"])
-    client_task = asyncio.create_task(_client_to_server(client_reader, server_writer, session))
+    client_task = asyncio.create_task(_client_to_server(client_reader, server_writer, session,
+                                                        driver))
     try:
-        await _server_to_client(server_reader, output, client_writer, session)
+        await _server_to_client(server_reader, output, client_writer, session, driver)
     finally:
         if not client_task.done():
             client_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await client_task
+        driver.cancel()
 
 
 async def _client_to_server(reader: asyncio.StreamReader, writer: ByteWriter,
-                            session: TapSession) -> None:
+                            session: TapSession, driver: SessionDriver) -> None:
     stream_filter = ClientStreamFilter()
     try:
         while True:
             chunk = await reader.read(READ_SIZE)
             forward, requests = stream_filter.feed(chunk) if chunk else stream_filter.finish()
             if forward:
-                session.observe("c2s", forward, time.time())
                 writer.write(forward)
-                session.notify()
+                session.observe("c2s", forward, time.time())
+                driver.kick()
                 await writer.drain()
             for line in requests:
                 session.extension_request(line, time.time())
+                driver.kick()
             if not chunk:
                 break
     except (ConnectionError, OSError):
@@ -166,15 +222,16 @@ async def _client_to_server(reader: asyncio.StreamReader, writer: ByteWriter,
 
 
 async def _server_to_client(reader: asyncio.StreamReader, output: ClientOutput,
-                            writer: ByteWriter, session: TapSession) -> None:
+                            writer: ByteWriter, session: TapSession,
+                            driver: SessionDriver) -> None:
     try:
         while True:
             chunk = await reader.read(READ_SIZE)
             if not chunk:
                 break
-            session.observe("s2c", chunk, time.time())
             output.server_chunk(chunk)
-            session.notify()
+            session.observe("s2c", chunk, time.time())
+            driver.kick()
             if not output.broken:
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.drain()
@@ -274,8 +331,7 @@ class InProcessProxy:
             self._connection.close()
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         deadline = time.monotonic() + self._finish_timeout
-        await asyncio.to_thread(self.session.finish, deadline,
-                                {"exit_code": 0, "child_exited": True})
+        await finish_session(self.session, deadline, {"exit_code": 0, "child_exited": True})
         for result in results:
             if isinstance(result, BaseException) and not isinstance(
                     result, asyncio.CancelledError):

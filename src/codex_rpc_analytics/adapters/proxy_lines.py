@@ -1,5 +1,5 @@
-"""The only line awareness on the relay path, sans I/O: both proxies (stdio threads, in-process
-asyncio) use these two objects.
+"""The only line awareness on the relay path, sans I/O: both proxies (the stdio poll loop,
+in-process asyncio) use these two objects, each from its single relay thread.
 
 ``ClientStreamFilter`` (client → server): passes every byte through except complete lines that
 are ``rpcAnalytics/*`` requests, which it hands back to be answered. Complete lines are
@@ -11,15 +11,15 @@ reaches the server, which answers it as an unknown method).
 
 ``ClientOutput`` (everything written to the client): server chunks are written as they come;
 the proxy's own answers are injected only at a line boundary of the server's output, never
-inside a server line that is still in transfer. Writes are serialised by a lock; a write
-error (the client went away) is remembered and later writes are dropped, so the server side
-keeps draining.
+inside a server line that is still in transfer. It is not thread-safe: answers made on other
+threads are handed to the relay's thread first (a self-pipe for stdio, ``call_soon_threadsafe``
+in process). A write error (the client went away) is remembered and later writes are dropped,
+so the server side keeps draining.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 
 from ..core.envelope import Kind, classify
@@ -119,16 +119,19 @@ class ClientStreamFilter:
 
 
 class ClientOutput:
-    """Serialises what goes to the client: server bytes, and answers at line boundaries."""
+    """Orders what goes to the client: server bytes, and answers at line boundaries.
 
-    __slots__ = ("_at_boundary", "_closed", "_lock", "_on_close", "_pending", "_write",
-                 "broken", "dropped_answers", "injected")
+    ``write`` takes a chunk whole (it may buffer what the client cannot take yet) or raises
+    ``OSError`` when the client is gone.
+    """
+
+    __slots__ = ("_at_boundary", "_closed", "_on_close", "_pending", "_write", "broken",
+                 "dropped_answers", "injected")
 
     def __init__(self, write: Callable[[bytes], object],
                  on_close: Callable[[], object] | None = None) -> None:
         self._write = write
         self._on_close = on_close
-        self._lock = threading.Lock()
         self._at_boundary = True
         self._pending: list[bytes] = []
         self._closed = False
@@ -137,39 +140,40 @@ class ClientOutput:
         self.dropped_answers = 0
 
     def server_chunk(self, data: bytes) -> None:
-        with self._lock:
-            if not self.broken:
-                try:
-                    self._write(data)
-                except OSError:
-                    self.broken = True
-            self._at_boundary = data.endswith(NEWLINE)
-            if self._at_boundary and self._pending:
-                self._flush_pending()
+        if not self.broken:
+            try:
+                self._write(data)
+            except OSError:
+                self.broken = True
+        self._at_boundary = data[-1] == 10  # b"\n"; chunks are never empty
+        if self._pending and self._at_boundary:
+            self._flush_pending()
 
     def inject(self, answer: bytes) -> None:
         """One complete answer line; written now if the server's output is at a boundary."""
-        with self._lock:
-            if self._closed or self.broken:
-                self.dropped_answers += 1
-                return
-            self._pending.append(answer)
-            if self._at_boundary:
-                self._flush_pending()
+        if self._closed or self.broken:
+            self.dropped_answers += 1
+            return
+        self._pending.append(answer)
+        if self._at_boundary:
+            self._flush_pending()
+
+    def fail(self) -> None:
+        """A write the client never took failed later (buffered output): the client is gone."""
+        self.broken = True
 
     def close(self) -> None:
         """The server's output ended: answers still waiting for a boundary are dropped."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._at_boundary and self._pending:
-                self._flush_pending()
-            self.dropped_answers += len(self._pending)
-            self._pending = []
-            if self._on_close is not None:
-                with contextlib.suppress(OSError):
-                    self._on_close()
+        if self._closed:
+            return
+        self._closed = True
+        if self._at_boundary and self._pending:
+            self._flush_pending()
+        self.dropped_answers += len(self._pending)
+        self._pending = []
+        if self._on_close is not None:
+            with contextlib.suppress(OSError):
+                self._on_close()
 
     def _flush_pending(self) -> None:
         pending, self._pending = self._pending, []

@@ -1,24 +1,23 @@
-"""The analytics side of a proxied connection: one worker thread that owns the ``Analyzer``.
+"""The analytics side of a proxied connection: a step function, no thread of its own.
 
-The relay queues ``(direction, chunk, time)`` just before it writes the chunk
-(:meth:`TapSession.observe`: an append to a deque, never a wait) and wakes the worker after
-the write (:meth:`TapSession.notify`). The worker frames the chunks
-into lines, taps them, hands the events to delivery (``submit`` never blocks), writes the
-recording, and answers the ``rpcAnalytics/*`` requests the relay cut out of the client's
-stream (in order with the bytes around them, so a status reflects everything relayed before).
+The relay hands over every chunk it relays with :meth:`TapSession.observe` (an append to a
+deque, never a wait) and every ``rpcAnalytics/*`` line it cut out of the client's stream with
+:meth:`TapSession.extension_request`. Whoever drives the relay calls :meth:`TapSession.process`
+when it has nothing to relay: the session frames the queued chunks into lines, taps them,
+hands the events to delivery (``submit`` never blocks), writes the recording and answers the
+extension requests, in relay order (so a status reflects every byte relayed before it), and
+gives control back after about ``budget`` seconds. The stdio proxy calls it from its poll loop
+(relay_loop.py), the in-process transport from its asyncio loop; both are single-threaded, so
+nothing here locks.
 
-The backlog between relay and worker is bounded in bytes (``max_backlog_bytes``, 256 MiB by
+The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 256 MiB by
 default). A chunk that would exceed it is not analysed: it is counted as dropped for
 analytics, and that direction resynchronises at its next newline (the partial line around
 the gap is discarded rather than glued to the wrong bytes). The relay never waits.
-
-Each direction has exactly one producer thread, so every counter here has a single writer
-and needs no lock.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -35,9 +34,17 @@ from .extensions import Extensions, Reply
 from .recording import Recorder
 
 DEFAULT_MAX_BACKLOG_BYTES = 256 * 1024 * 1024
+# The recording is put on disk when analysis is idle, at most this often (each flush is a
+# write; the relay may be idle between every two messages).
+RECORDER_FLUSH_INTERVAL_S = 0.2
+# Events go to delivery at once, unless some went less than this long ago: then they wait and
+# go together. Each submit that finds delivery idle wakes its thread, which then competes with
+# the relay for the GIL; a burst of events (a busy session, a benchmark) wakes it at most
+# 1 / SUBMIT_INTERVAL_S times a second. Delivery commits within 200 ms of a submit.
+SUBMIT_INTERVAL_S = 0.05
 _DIRECTIONS: tuple[Direction, Direction] = ("c2s", "s2c")
 _EXTENSION = "ext"
-_STOP = "stop"
+_NO_LINES: list[bytes] = []
 
 
 class DeliveryLike(Protocol):
@@ -81,39 +88,43 @@ class TapSession:
         self.events_produced = 0
         self.events_by_type: dict[str, int] = {}
         self.extension_requests = 0
-        self.analytics_skipped_at_deadline = 0
+        self.extension_requests_unanswered = 0  # arrived after analytics ended
+        self.analytics_skipped_bytes = 0  # queued, but the deadline or the end came first
         self.worker_error: str | None = None
         self.analytics_errors = 0
-        # Single-writer counters: [direction] written by that direction's producer only.
         self.relay = {d: DirectionCounters() for d in _DIRECTIONS}
-        self._enqueued = {d: 0 for d in _DIRECTIONS}
+        self.backlog_bytes = 0  # bytes of chunks queued and not analysed yet
         self._gap = {d: False for d in _DIRECTIONS}
-        # Written by the worker only.
-        self._consumed = {d: 0 for d in _DIRECTIONS}
         self._queue: deque[tuple[str, bytes, float, bool]] = deque()
-        self._wake = threading.Event()
         self._framers = {d: LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES) for d in _DIRECTIONS}
         self._resyncing = {d: False for d in _DIRECTIONS}
+        # Lines of the chunk being analysed that are not analysed yet (a 64 KiB chunk holds
+        # hundreds: they are analysed a budget at a time).
+        self._lines: list[bytes] = _NO_LINES
+        self._line_index = 0
+        self._line_direction: Direction = "c2s"
+        self._line_now = 0.0
         self._extensions: Extensions | None = None
-        self._thread: threading.Thread | None = None
-        self._deadline = float("inf")
-        self._finish_meta: dict[str, Any] | None = None
-        self._finished = threading.Event()
+        self._recorder_dirty = False
+        self._recorder_flushed_at = 0.0
+        self._outgoing: list[tuple[str, bytes]] = []  # events held back (SUBMIT_INTERVAL_S)
+        self._submitted_at = float("-inf")
+        self.ended = False
 
     # -- relay side (hot path) ------------------------------------------------------------------
 
     def observe(self, direction: Direction, data: bytes, now: float) -> None:
-        """``data`` is about to be relayed in ``direction``: call it *before* writing, then
-        :meth:`notify` after. Enqueueing first keeps cause before effect for the tap (a reply
-        can never be queued ahead of its request, whichever relay thread runs first); waking
-        the worker after keeps its cost off the write. Never blocks, never raises."""
+        """``data`` was relayed in ``direction`` at ``now`` (``time.time()``). Chunks must be
+        observed in the order they were relayed. Never blocks, never raises."""
         counters = self.relay[direction]
         size = len(data)
         counters.bytes += size
         counters.chunks += 1
-        enqueued = self._enqueued
-        backlog = enqueued["c2s"] + enqueued["s2c"] - self._consumed["c2s"] - self._consumed["s2c"]
-        if backlog + size > self.max_backlog_bytes:
+        if self.ended:
+            self.analytics_skipped_bytes += size
+            return
+        backlog = self.backlog_bytes + size
+        if backlog > self.max_backlog_bytes:
             counters.analytics_dropped_bytes += size
             counters.analytics_dropped_chunks += 1
             self._gap[direction] = True
@@ -121,57 +132,77 @@ class TapSession:
         gap = self._gap[direction]
         if gap:
             self._gap[direction] = False
-        enqueued[direction] += size
+        self.backlog_bytes = backlog
         self._queue.append((direction, data, now, gap))
 
-    def notify(self) -> None:
-        """Wake the worker for what :meth:`observe` queued."""
-        if not self._wake.is_set():
-            self._wake.set()
-
     def extension_request(self, line: bytes, now: float) -> None:
-        """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``."""
+        """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``
+        when :meth:`process` reaches it."""
+        if self.ended:
+            self.extension_requests_unanswered += 1
+            return
         self._queue.append((_EXTENSION, line, now, False))
-        self._wake.set()
+
+    @property
+    def pending(self) -> bool:
+        """Whether :meth:`process` has work to do."""
+        return bool(self._queue) or self._line_index < len(self._lines)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self, reply: Reply, *, argv: Sequence[str] = ()) -> None:
+        """``reply`` receives each answer line; it is called from the extension executor's
+        threads (and from the thread calling :meth:`process`), so it must be thread-safe."""
         self._extensions = Extensions(self, reply)
         if self.recorder is not None:
             self.recorder.start(started_at=self.started_at, argv=list(argv),
                                 transport=self.transport)
-        self._thread = threading.Thread(target=self._run, name="codex-rpc-analytics-tap",
-                                        daemon=True)
-        self._thread.start()
 
     def finish(self, deadline: float, meta: dict[str, Any] | None = None) -> bool:
         """Analyse what is queued (until ``deadline``, a ``time.monotonic()`` value), end the
         connection, submit the last events, close the recording. True if done in time."""
-        self._deadline = deadline
-        self._finish_meta = meta
-        self._queue.append((_STOP, b"", time.time(), False))
-        self._wake.set()
-        if self._thread is None:
+        while self.pending and time.monotonic() < deadline:
+            self.process(deadline - time.monotonic())
+        return self.end(meta)
+
+    def end(self, meta: dict[str, Any] | None = None) -> bool:
+        """End analytics now: what is still queued is skipped (counted). True if nothing was."""
+        if self.ended:
             return True
-        done = self._finished.wait(max(deadline - time.monotonic(), 0.0))
+        complete = not self.pending
+        self._skip_queued()
+        self.ended = True
+        try:
+            self._end(time.time(), meta)
+        except Exception as error:  # never take the relay down with us
+            self.analytics_errors += 1
+            self.worker_error = f"{type(error).__name__}: {error}"
         if self._extensions is not None:
             self._extensions.close()
-        return done
+        return complete
 
     @property
     def extension_answers(self) -> int:
         """Answers handed to ``reply`` so far."""
         return self._extensions.answers if self._extensions is not None else 0
 
-    @property
-    def backlog_bytes(self) -> int:
-        return sum(self._enqueued.values()) - sum(self._consumed.values())
+    def idle_due(self) -> float | None:
+        """When (``time.monotonic()``) the driver should call :meth:`process` again, even with
+        nothing new relayed, so that held-back events go to delivery and the recording goes to
+        disk; None when nothing waits."""
+        due = None
+        if self._outgoing:
+            due = self._submitted_at + SUBMIT_INTERVAL_S
+        if self._recorder_dirty:
+            flush = self._recorder_flushed_at + RECORDER_FLUSH_INTERVAL_S
+            if due is None or flush < due:
+                due = flush
+        return due
 
     # -- extension provider ---------------------------------------------------------------------
 
     def status_snapshot(self) -> dict[str, Any]:
-        """Counters for ``rpcAnalytics/status``; taken on the worker thread."""
+        """Counters for ``rpcAnalytics/status``, taken in relay order by :meth:`process`."""
         delivery = None
         if self.delivery is not None:
             try:
@@ -190,6 +221,7 @@ class TapSession:
             "relay": {
                 **{d: msgspec.to_builtins(self.relay[d]) for d in _DIRECTIONS},
                 "analytics_backlog_bytes": self.backlog_bytes,
+                "analytics_skipped_bytes": self.analytics_skipped_bytes,
                 "extension_requests": self.extension_requests,
                 "analytics_errors": self.analytics_errors,
             },
@@ -209,46 +241,80 @@ class TapSession:
                     "failure": f"{type(error).__name__}: {error}"}
         return result
 
-    # -- worker ---------------------------------------------------------------------------------
+    # -- analysis -------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as error:  # never take the relay down with us
-            self.worker_error = f"{type(error).__name__}: {error}"
-        finally:
-            self._finished.set()
-
-    def _loop(self) -> None:
+    def process(self, budget: float) -> bool:
+        """Analyse queued work for about ``budget`` seconds (at least one line or request when
+        there is any), in relay order. Returns whether work remains. Never raises."""
+        if self.ended:
+            return False
+        clock = time.monotonic
+        stop = clock() + budget
         queue = self._queue
-        wake = self._wake
         while True:
-            wake.clear()
-            while queue:
-                kind, data, now, gap = queue.popleft()
-                if kind is _STOP:
-                    self._end(now)
-                    return
-                if kind is _EXTENSION:
-                    self.extension_requests += 1
-                    assert self._extensions is not None
+            if self._line_index < len(self._lines) and not self._analyse_lines(stop):
+                return True
+            if not queue:
+                if self._outgoing and clock() >= self._submitted_at + SUBMIT_INTERVAL_S:
+                    self._push()
+                if (self._recorder_dirty
+                        and clock() >= self._recorder_flushed_at + RECORDER_FLUSH_INTERVAL_S):
+                    self._flush_recorder()
+                return False
+            kind, data, now, gap = queue.popleft()
+            if kind is _EXTENSION:
+                self.extension_requests += 1
+                if self._outgoing:  # the answer must account for every event before it
+                    self._push()
+                assert self._extensions is not None
+                try:
                     self._extensions.handle(data)
-                    continue
+                except Exception as error:
+                    self.analytics_errors += 1
+                    self.worker_error = f"{type(error).__name__}: {error}"
+            else:
                 direction: Direction = kind  # type: ignore[assignment]
-                self._consumed[direction] += len(data)
-                if time.monotonic() > self._deadline:
-                    self.analytics_skipped_at_deadline += len(data)
-                    continue
+                self.backlog_bytes -= len(data)
                 try:
                     self._chunk(direction, data, now, gap)
                 except Exception as error:  # a bug on one chunk must not end analytics
-                    self.analytics_errors += 1
-                    self.worker_error = f"{type(error).__name__}: {error}"
-                    self._framers[direction] = LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES)
-                    self._resyncing[direction] = True
-            if self.recorder is not None:
-                self.recorder.flush()  # idle: put what we have on disk
-            wake.wait()
+                    self._on_error(direction, error)
+            if clock() >= stop:
+                return self.pending
+
+    def _analyse_lines(self, stop: float) -> bool:
+        """Analyse the current chunk's lines until ``stop``; True when all are done."""
+        lines, index = self._lines, self._line_index
+        direction, now = self._line_direction, self._line_now
+        feed_line = self.analyzer.feed_line
+        connection = self.connection_id
+        recorder = self.recorder
+        clock = time.monotonic
+        count = len(lines)
+        try:
+            while index < count:
+                line = lines[index]
+                index += 1
+                events = feed_line(connection, direction, line, now)
+                if recorder is not None:
+                    recorder.line(now, direction, line)
+                    self._recorder_dirty = True
+                if events:
+                    self._submit(events)
+                if index < count and clock() >= stop:
+                    self._line_index = index
+                    return False
+        except Exception as error:
+            self._on_error(direction, error)
+        self._lines, self._line_index = _NO_LINES, 0
+        return True
+
+    def _on_error(self, direction: Direction, error: Exception) -> None:
+        self.analytics_errors += 1
+        self.worker_error = f"{type(error).__name__}: {error}"
+        self._framers[direction] = LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES)
+        self._resyncing[direction] = True
+        self._lines, self._line_index = _NO_LINES, 0
 
     def _chunk(self, direction: Direction, data: bytes, now: float, gap: bool) -> None:
         if gap:
@@ -263,9 +329,28 @@ class TapSession:
             data = data[newline + 1 :]
         lines = self._framers[direction].feed(data)
         if lines:
-            self._lines(direction, lines, now)
+            self._lines, self._line_index = lines, 0
+            self._line_direction, self._line_now = direction, now
 
-    def _lines(self, direction: Direction, lines: list[bytes], now: float) -> None:
+    def _skip_queued(self) -> None:
+        skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])
+        self._lines, self._line_index = _NO_LINES, 0
+        for kind, data, _now, _gap in self._queue:
+            if kind is _EXTENSION:
+                self.extension_requests_unanswered += 1
+            else:
+                skipped += len(data)
+        self._queue.clear()
+        self.backlog_bytes = 0
+        self.analytics_skipped_bytes += skipped
+
+    def _flush_recorder(self) -> None:
+        assert self.recorder is not None
+        self.recorder.flush()
+        self._recorder_dirty = False
+        self._recorder_flushed_at = time.monotonic()
+
+    def _lines_now(self, direction: Direction, lines: list[bytes], now: float) -> None:
         feed_line = self.analyzer.feed_line
         connection = self.connection_id
         recorder = self.recorder
@@ -283,18 +368,29 @@ class TapSession:
             self.events_by_type[event_type] = self.events_by_type.get(event_type, 0) + 1
             encoded.append((event_type, encode_event(event)))
         self.events_produced += len(encoded)
-        if self.delivery is not None:
-            self.delivery.submit(encoded)
+        self._outgoing.extend(encoded)
+        if time.monotonic() >= self._submitted_at + SUBMIT_INTERVAL_S:
+            self._push()
 
-    def _end(self, now: float) -> None:
-        for direction in _DIRECTIONS:
-            if self._resyncing[direction]:
-                continue
-            line = self._framers[direction].finish()
-            if line is not None:
-                self._lines(direction, [line], now)
+    def _push(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        self._submitted_at = time.monotonic()
+        if self.delivery is not None:
+            self.delivery.submit(outgoing)
+
+    def _end(self, now: float, meta: dict[str, Any] | None) -> None:
+        # A deadline may have skipped queued chunks: the partial lines are then incomplete.
+        if self.analytics_skipped_bytes == 0:
+            for direction in _DIRECTIONS:
+                if self._resyncing[direction]:
+                    continue
+                line = self._framers[direction].finish()
+                if line is not None:
+                    self._lines_now(direction, [line], now)
         events = self.analyzer.finish(now)
         if events:
             self._submit(events)
+        if self._outgoing:
+            self._push()
         if self.recorder is not None:
-            self.recorder.close(now, self._finish_meta)
+            self.recorder.close(now, meta)

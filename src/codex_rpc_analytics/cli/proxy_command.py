@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..adapters.proxy import DEFAULT_GRACE_S, ChildStartError, ProxyConfig, run_stdio_proxy
 from ..adapters.recording import Recorder, RecordingError
+from ..adapters.relay_loop import DEFAULT_SPIN_S
 from ..adapters.session import DEFAULT_MAX_BACKLOG_BYTES
 from .errors import PROG, fail
 from .options import add_sink_options, add_state_dir_option, sinks_of, state_dir_of
@@ -50,6 +51,11 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="MIB",
         help="bytes waiting for analytics beyond which chunks are relayed but not analysed "
         f"(default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
+    parser.add_argument(
+        "--spin-us", type=_spin_us, default=round(DEFAULT_SPIN_S * 1e6), metavar="US",
+        help="after relaying a message, poll this many microseconds before sleeping: lower "
+        "latency for quick answers, at most that much CPU per burst; 0 sleeps at once "
+        f"(default: {round(DEFAULT_SPIN_S * 1e6)})")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     parser.set_defaults(run=run)
 
@@ -71,6 +77,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _spin_us(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 10000 microseconds: {text!r}")
     return value
 
 
@@ -99,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         recorder=recorder,
         max_backlog_bytes=args.max_backlog_mib << 20,
         argv=command,
+        spin=args.spin_us / 1e6,
     )
     try:
         status = run_stdio_proxy(config)
@@ -106,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if args.record is not None and recorder is not None:
             recorder.close(0.0)
         fail(str(error), error.status)
-    # Daemon threads may sit in a blocking read of our stdin, and a flush answer may still be
-    # waiting on its executor: nothing of ours is left to save, so leave without joining them.
+    # A flush answer may still be waiting on its executor, delivery's thread is closed or past
+    # its deadline: nothing of ours is left to save, so leave without joining them.
     sys.stderr.flush()
     os._exit(status)
