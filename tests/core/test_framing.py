@@ -68,3 +68,14 @@ def test_any_bytes_any_chunking_gives_the_same_lines(data: bytes, cuts: list[int
     points = sorted({min(cut, len(data)) for cut in cuts})
     chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
     assert frame(chunks) == expected_lines(data)
+
+
+def test_resync_drops_the_partial_line_and_resumes_after_the_next_newline() -> None:
+    framer = LineFramer()
+    assert framer.feed(b'{"id":1}\n{"id":2,"par') == [b'{"id":1}']
+    framer.resync()  # bytes were lost here
+    assert framer.feed(b'ams":{}}\n{"id":3}\n{"id":') == [b'{"id":3}']
+    assert framer.finish() == b'{"id":'
+    framer.resync()
+    assert framer.feed(b"tail without newline") == []
+    assert framer.finish() is None

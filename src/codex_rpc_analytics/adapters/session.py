@@ -97,7 +97,6 @@ class TapSession:
         self._gap = {d: False for d in _DIRECTIONS}
         self._queue: deque[tuple[str, bytes, float, bool]] = deque()
         self._framers = {d: LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES) for d in _DIRECTIONS}
-        self._resyncing = {d: False for d in _DIRECTIONS}
         # Lines of the chunk being analysed that are not analysed yet (a 64 KiB chunk holds
         # hundreds: they are analysed a budget at a time).
         self._lines: list[bytes] = _NO_LINES
@@ -312,21 +311,12 @@ class TapSession:
     def _on_error(self, direction: Direction, error: Exception) -> None:
         self.analytics_errors += 1
         self.worker_error = f"{type(error).__name__}: {error}"
-        self._framers[direction] = LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES)
-        self._resyncing[direction] = True
+        self._framers[direction].resync()
         self._lines, self._line_index = _NO_LINES, 0
 
     def _chunk(self, direction: Direction, data: bytes, now: float, gap: bool) -> None:
         if gap:
-            # Bytes were skipped before this chunk: the current partial line is garbage.
-            self._framers[direction] = LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES)
-            self._resyncing[direction] = True
-        if self._resyncing[direction]:
-            newline = data.find(b"\n")
-            if newline < 0:
-                return
-            self._resyncing[direction] = False
-            data = data[newline + 1 :]
+            self._framers[direction].resync()  # bytes were skipped before this chunk
         lines = self._framers[direction].feed(data)
         if lines:
             self._lines, self._line_index = lines, 0
@@ -382,9 +372,7 @@ class TapSession:
         # A deadline may have skipped queued chunks: the partial lines are then incomplete.
         if self.analytics_skipped_bytes == 0:
             for direction in _DIRECTIONS:
-                if self._resyncing[direction]:
-                    continue
-                line = self._framers[direction].finish()
+                line = self._framers[direction].finish()  # None while still resyncing
                 if line is not None:
                     self._lines_now(direction, [line], now)
         events = self.analyzer.finish(now)

@@ -61,6 +61,13 @@ class LineFramer:
                 self._extend_partial(tail)
         return lines
 
+    def resync(self) -> None:
+        """Bytes were lost before the next chunk (an observer that fell behind skipped some):
+        the partial line is garbage and the next chunk may start mid-line, so drop both and
+        resume at the next newline rather than glue unrelated bytes into one line."""
+        self._partial = bytearray()
+        self._dropping = True
+
     def finish(self) -> bytes | None:
         """End of stream: the unterminated last line, if any, is a message too."""
         if self._dropping:
