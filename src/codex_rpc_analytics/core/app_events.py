@@ -19,6 +19,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+from .client_info import AppServerClient
 from .runtime import RuntimeInfo
 
 InvocationType = Literal["explicit", "implicit"]
@@ -182,8 +183,3 @@ APP_EVENT_TYPES: tuple[type[msgspec.Struct], ...] = (
     PluginDisabledEvent,
     ThreadArchiveEvent,
 )
-
-# events.py imports this module at its end to extend ``AnyEvent``; importing AppServerClient
-# here, after every class is defined, keeps both import orders working. msgspec resolves the
-# postponed annotation above on first use, by which time the name is bound.
-from .events import AppServerClient  # noqa: E402

@@ -13,17 +13,11 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from .app_events import APP_EVENT_TYPES, AnyAppEvent
+from .client_info import AppServerClient
 from .runtime import RuntimeInfo
 
 JsonValue = Any
-
-
-class AppServerClient(msgspec.Struct, frozen=True):
-    product_client_id: str
-    client_name: str | None
-    client_version: str | None
-    rpc_transport: str
-    experimental_api_enabled: bool | None
 
 
 # --- codex_thread_initialized (docs/analytics-events.md §4) ----------------------------------
@@ -161,10 +155,7 @@ class TurnSteerEvent(msgspec.Struct, frozen=True, tag_field="event_type",
     event_params: TurnSteerParams
 
 
-# Skill, app, plugin and thread-archive events live in app_events.py, which imports
-# AppServerClient from here: imported only now that every struct above exists.
-from .app_events import APP_EVENT_TYPES, AnyAppEvent  # noqa: E402
-
+# Skill, app, plugin and thread-archive events are in app_events.py.
 AnyEvent: TypeAlias = ThreadInitialized | TurnEvent | TurnSteerEvent | AnyAppEvent
 
 EVENT_TYPES: tuple[type[msgspec.Struct], ...] = (

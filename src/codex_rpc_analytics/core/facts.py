@@ -116,10 +116,8 @@ class ConnectionClosed(Fact, frozen=True, tag="connection_closed"):
     pass
 
 
-# The facts a host reports through AnalyticsEventsClient (app_facts.py subclasses Fact, so it
-# is imported only now that Fact exists).
-from .app_facts import AnyAppFact  # noqa: E402
-
+# The facts the tap observes on the wire. Those a host reports through AnalyticsEventsClient
+# are app_facts.AnyAppFact (that module subclasses Fact, so it builds on this one).
 AnyFact = (
     Initialized
     | ThreadResponded
@@ -134,5 +132,4 @@ AnyFact = (
     | SteerAnswered
     | InterruptAnswered
     | ConnectionClosed
-    | AnyAppFact
 )

@@ -15,10 +15,10 @@ import msgspec
 
 from .app_reducer import AppReducer
 from .bounded import BoundedMap
+from .client_info import AppServerClient
 from .error_kinds import NoSteerEvent, steer_rejection_reason
 from .events import (
     AnyEvent,
-    AppServerClient,
     ThreadInitialized,
     ThreadInitializedParams,
     TurnSteerEvent,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import msgspec
 
 from .bounded import BoundedMap
+from .client_info import AppServerClient
 from .error_kinds import codex_error_http_status, codex_error_kind
-from .events import AppServerClient, TurnEvent, TurnEventParams
+from .events import TurnEvent, TurnEventParams
 from .runtime import RuntimeInfo
 from .turn_config import TurnConfig
 from .views import ItemView, TokenBreakdown, TurnView, UserInputView
