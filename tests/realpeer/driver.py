@@ -373,6 +373,9 @@ async def run_sdk(
     sdk_spec_path.write_text(json.dumps(sdk_spec, indent=2))
     sdk_argv = [spec.sdk_python, str(SDK_SCRIPTS[spec.client]), str(sdk_spec_path)]
     transcript.meta(argv=argv, sdk_argv=sdk_argv, CODEX_HOME=env["CODEX_HOME"], cwd=str(project))
+    # The SDK scripts import their sibling `_common.py`, so their own directory must stay on
+    # sys.path (tests/conftest.py sets PYTHONSAFEPATH for children of the test session).
+    env = {key: value for key, value in env.items() if key != "PYTHONSAFEPATH"}
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *sdk_argv,
