@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TRANSCRIPTS = REPO.parent / "shared" / "fixtures" / "transcripts"
+TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
 PROXY = [sys.executable, "-m", "codex_rpc_analytics", "proxy"]
 
 

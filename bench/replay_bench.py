@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TRANSCRIPTS = REPO.parent / "shared" / "fixtures" / "transcripts"
+TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
 
 
 def build_transcript(path: Path, lines: int) -> int:

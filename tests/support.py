@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("CODEX_RPC_ANALYTICS_SHARED", REPO.parent / "shared"))
-TRANSCRIPTS = SHARED / "fixtures" / "transcripts"
+TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
 
 
 def transcript(name: str) -> Path:

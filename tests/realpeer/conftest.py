@@ -15,8 +15,6 @@ import pytest
 from .netns import netns_available
 from .peer_install import PeerUnavailable, install_codex, install_sdk_venv
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-
 
 def unavailable(reason: str) -> NoReturn:
     """Skip with `reason`, or fail with it when CI=true."""
@@ -46,10 +44,3 @@ def sdk_python() -> Path:
         return install_sdk_venv()
     except PeerUnavailable as exc:
         unavailable(str(exc))
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not (SHARED / "fixtures" / "transcripts").is_dir():
-        unavailable(f"shared reference material not found at {SHARED}")
-    return SHARED

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import TRANSCRIPTS
+
 from .session import (
     CODEX_ANALYTICS_PATH,
     THREAD_START_ONLY,
@@ -112,13 +114,13 @@ def assert_headers(result: SessionResult, originator: str) -> None:
         assert len(json.loads(post["body"])["events"]) == 1  # one event per POST in 0.169.0
 
 
-def fixture_events(shared_dir: Path) -> list[dict[str, Any]]:
-    path = shared_dir / "fixtures" / "transcripts" / "fakeauth_full_flow.events.jsonl"
+def fixture_events() -> list[dict[str, Any]]:
+    path = TRANSCRIPTS / "fakeauth_full_flow.events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_scripted_full_flow_posts_the_seven_events(
-    netns_ok: None, codex_binary: Path, shared_dir: Path, tmp_path: Path
+    netns_ok: None, codex_binary: Path, tmp_path: Path
 ) -> None:
     result = run_session(
         SessionSpec(command=[str(codex_binary), "app-server"], workdir=str(tmp_path / "s"))
@@ -130,7 +132,7 @@ def test_scripted_full_flow_posts_the_seven_events(
 
     events = result.codex_events()
     assert shape(events) == FULL_FLOW_EVENTS
-    expected = fixture_events(shared_dir)
+    expected = fixture_events()
     # Same key order as the recorded 0.169.0 events, nested objects included …
     for ours, theirs in zip(events, expected, strict=True):
         assert key_paths(ours) == key_paths(theirs), ours["event_type"]
