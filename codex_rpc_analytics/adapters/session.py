@@ -27,7 +27,6 @@ import msgspec
 
 from .. import __version__
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport, encode_event, event_type_of
-from ..core.framing import LineFramer
 from ..core.tap import Direction
 from ..host import host_runtime as default_host_runtime
 from .extensions import Extensions, Reply
@@ -96,7 +95,6 @@ class TapSession:
         self.backlog_bytes = 0  # bytes of chunks queued and not analysed yet
         self._gap = {d: False for d in _DIRECTIONS}
         self._queue: deque[tuple[str, bytes, float, bool]] = deque()
-        self._framers = {d: LineFramer(Analyzer.DEFAULT_MAX_LINE_BYTES) for d in _DIRECTIONS}
         # Lines of the chunk being analysed that are not analysed yet (a 64 KiB chunk holds
         # hundreds: they are analysed a budget at a time).
         self._lines: list[bytes] = _NO_LINES
@@ -311,13 +309,13 @@ class TapSession:
     def _on_error(self, direction: Direction, error: Exception) -> None:
         self.analytics_errors += 1
         self.worker_error = f"{type(error).__name__}: {error}"
-        self._framers[direction].resync()
+        self.analyzer.resync(self.connection_id, direction)
         self._lines, self._line_index = _NO_LINES, 0
 
     def _chunk(self, direction: Direction, data: bytes, now: float, gap: bool) -> None:
         if gap:
-            self._framers[direction].resync()  # bytes were skipped before this chunk
-        lines = self._framers[direction].feed(data)
+            self.analyzer.resync(self.connection_id, direction)  # bytes were skipped before
+        lines = self.analyzer.lines(self.connection_id, direction, data)
         if lines:
             self._lines, self._line_index = lines, 0
             self._line_direction, self._line_now = direction, now
@@ -340,16 +338,9 @@ class TapSession:
         self._recorder_dirty = False
         self._recorder_flushed_at = time.monotonic()
 
-    def _lines_now(self, direction: Direction, lines: list[bytes], now: float) -> None:
-        feed_line = self.analyzer.feed_line
-        connection = self.connection_id
-        recorder = self.recorder
-        for line in lines:
-            events = feed_line(connection, direction, line, now)
-            if recorder is not None:
-                recorder.line(now, direction, line)
-            if events:
-                self._submit(events)
+    def _record_line(self, direction: Direction, line: bytes, now: float) -> None:
+        assert self.recorder is not None
+        self.recorder.line(now, direction, line)
 
     def _submit(self, events: list[AnyEvent]) -> None:
         encoded = []
@@ -370,12 +361,10 @@ class TapSession:
 
     def _end(self, now: float, meta: dict[str, Any] | None) -> None:
         # A deadline may have skipped queued chunks: the partial lines are then incomplete.
-        if self.analytics_skipped_bytes == 0:
+        if self.analytics_skipped_bytes:
             for direction in _DIRECTIONS:
-                line = self._framers[direction].finish()  # None while still resyncing
-                if line is not None:
-                    self._lines_now(direction, [line], now)
-        events = self.analyzer.finish(now)
+                self.analyzer.resync(self.connection_id, direction)
+        events = self.analyzer.finish(now, None if self.recorder is None else self._record_line)
         if events:
             self._submit(events)
         if self._outgoing:

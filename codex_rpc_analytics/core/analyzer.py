@@ -2,9 +2,16 @@
 
 An ``Analyzer`` owns one reducer and, per connection, a pair of line framers (one per
 direction) and a tap. Adapters hand it the bytes they relayed and the time they saw them.
+
+Framing lives here only. An adapter that wants events for bytes calls :meth:`Analyzer.feed`;
+one that must pace its work or see each line (the proxy session analyses a budget at a time
+and records every line) calls :meth:`Analyzer.lines` to frame and :meth:`Analyzer.feed_line`
+for each line it got back. Replay and websocket frames are whole lines already.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import msgspec
 
@@ -14,6 +21,9 @@ from .framing import LineFramer
 from .reducer import Reducer, ReducerStats
 from .runtime import RuntimeInfo
 from .tap import C2S, Direction, Tap, TapStats
+
+# Called with each line an analyzer framed, before it is tapped: what a recorder needs.
+LineCallback = Callable[[Direction, bytes, float], None]
 
 
 class ConnectionObserver:
@@ -30,6 +40,9 @@ class ConnectionObserver:
 
     def lines(self, direction: Direction, data: bytes) -> list[bytes]:
         return self._framers[direction].feed(data)
+
+    def resync(self, direction: Direction) -> None:
+        self._framers[direction].resync()
 
     def final_lines(self) -> list[tuple[Direction, bytes]]:
         finals: list[tuple[Direction, bytes]] = []
@@ -80,14 +93,32 @@ class Analyzer:
         return connection_id
 
     def feed(
-        self, connection_id: int, direction: Direction, data: bytes, now: float
+        self,
+        connection_id: int,
+        direction: Direction,
+        data: bytes,
+        now: float,
+        on_line: LineCallback | None = None,
     ) -> list[AnyEvent]:
-        """Bytes as relayed (any chunking); complete lines are tapped."""
+        """Bytes as relayed (any chunking); complete lines are tapped (each handed to
+        ``on_line`` first)."""
         observer = self._observers[connection_id]
         events: list[AnyEvent] = []
         for line in observer.lines(direction, data):
+            if on_line is not None:
+                on_line(direction, line, now)
             self._tap_line(observer.tap, direction, line, now, events)
         return events
+
+    def lines(self, connection_id: int, direction: Direction, data: bytes) -> list[bytes]:
+        """Frame bytes as relayed (any chunking) into the complete lines they end, without
+        tapping them: the caller hands each to :meth:`feed_line`, in order, when it likes."""
+        return self._observers[connection_id].lines(direction, data)
+
+    def resync(self, connection_id: int, direction: Direction) -> None:
+        """Bytes of ``direction`` were lost (not analysed): drop the partial line, and what
+        comes before the next newline, rather than glue them to the wrong bytes."""
+        self._observers[connection_id].resync(direction)
 
     def feed_line(
         self, connection_id: int, direction: Direction, line: bytes, now: float
@@ -102,22 +133,27 @@ class Analyzer:
             events.extend(apply(fact))
         return events
 
-    def close(self, connection_id: int, now: float) -> list[AnyEvent]:
-        """The connection ended: its final unterminated lines count, then it is closed."""
+    def close(
+        self, connection_id: int, now: float, on_line: LineCallback | None = None
+    ) -> list[AnyEvent]:
+        """The connection ended: its final unterminated lines count (unless resyncing), then it
+        is closed."""
         observer = self._observers.pop(connection_id)
         events: list[AnyEvent] = []
         for direction, line in observer.final_lines():
+            if on_line is not None:
+                on_line(direction, line, now)
             self._tap_line(observer.tap, direction, line, now, events)
         for fact in observer.tap.close(now):
             events.extend(self.reducer.apply(fact))
         self._absorb_stats(observer)
         return events
 
-    def finish(self, now: float) -> list[AnyEvent]:
+    def finish(self, now: float, on_line: LineCallback | None = None) -> list[AnyEvent]:
         """End of session: close every connection, then flush turns that never completed."""
         events: list[AnyEvent] = []
         for connection_id in list(self._observers):
-            events.extend(self.close(connection_id, now))
+            events.extend(self.close(connection_id, now, on_line))
         events.extend(self.reducer.flush_open_turns())
         return events
 

@@ -77,3 +77,35 @@ def test_arbitrary_bytes_never_raise(chunks: list[tuple[str, bytes]]) -> None:
     analyzer.finish(0.0)
     stats = analyzer.stats()
     assert stats.tap.lines >= 0 and stats.connections == 1
+
+
+def test_framing_alone_then_lines_one_by_one_is_feed() -> None:
+    """The proxy session frames with `lines` and taps each line later (a budget at a time);
+    that must be `feed` exactly, and the line callback sees every framed line, the
+    unterminated last one included."""
+    seen: list[tuple[str, bytes]] = []
+    analyzer = Analyzer(HOST)
+    connection = analyzer.open("stdio")
+    events = []
+    stream = [(d, line + b"\n") for d, line in wire_lines("fakeauth_full_flow")]
+    stream.append(("c2s", b'{"id":99,"method":"thread/list","params":{}}'))  # no newline
+    for direction, data in stream:
+        for line in analyzer.lines(connection, direction, data):  # type: ignore[arg-type]
+            seen.append((direction, line))
+            events += analyzer.feed_line(connection, direction, line, 0.0)  # type: ignore[arg-type]
+    events += analyzer.finish(0.0, lambda d, line, _now: seen.append((d, line)))
+    assert [encode_event(e) for e in events] == events_from_chunks("fakeauth_full_flow", [])
+    assert seen == [(d, data.rstrip(b"\n")) for d, data in stream]
+
+
+def test_a_resync_drops_the_partial_line_and_the_bytes_up_to_the_next_newline() -> None:
+    analyzer = Analyzer(HOST)
+    connection = analyzer.open("stdio")
+    assert analyzer.lines(connection, "c2s", b'{"id":1,"meth') == []
+    analyzer.resync(connection, "c2s")  # bytes were lost here
+    assert analyzer.lines(connection, "c2s", b'od":"x"}\n{"id":2}\n') == [b'{"id":2}']
+    analyzer.resync(connection, "s2c")
+    seen: list[bytes] = []
+    analyzer.lines(connection, "s2c", b'{"partial')
+    analyzer.finish(0.0, lambda _d, line, _now: seen.append(line))
+    assert seen == []
