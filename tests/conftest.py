@@ -7,12 +7,17 @@ and every subprocess a test starts is kept from finding the working tree the sam
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 import codex_rpc_analytics
+from tests.pgserver import PgServer, start_server, unavailable_reason
 from tests.support import REPO
 
 # Python 3.11's `-P`, for every child process: `python -m codex_rpc_analytics` run from the
@@ -32,3 +37,38 @@ def pytest_configure(config: pytest.Config) -> None:
             f"codex_rpc_analytics was imported from the working tree ({location}), not the "
             "installed package: run `make test` (or `make install` then `python -P -m pytest`)"
         )
+
+
+# --- A real PostgreSQL for the store, the collector and the report (tests/pgserver.py) ------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the whole run, started on first use; tests that need it skip
+    with a one-line reason where it cannot run here, and fail instead under CI=true."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+        pytest.skip(reason)
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> str:
+    """A fresh, empty database on the shared server: each test its own."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_server.dsn)
+        try:
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return pg_server.dsn.rsplit("/", 1)[0] + f"/{name}"

@@ -33,3 +33,20 @@ def wire_lines(name: str) -> list[tuple[str, bytes]]:
 
 ALL_TRANSCRIPTS = sorted(path.name.removesuffix(".rpc.jsonl")
                          for path in TRANSCRIPTS.glob("*.rpc.jsonl"))
+
+
+def replayed_events() -> list[bytes]:
+    """Every event the tool derives from every recorded session, encoded as it ships them."""
+    from codex_rpc_analytics.adapters.replay import replay_transcript
+    from codex_rpc_analytics.core.events import encode_event
+    from codex_rpc_analytics.host import host_runtime
+
+    def warn(message: str) -> None:
+        raise AssertionError(message)
+
+    return [
+        encode_event(event)
+        for name in ALL_TRANSCRIPTS
+        for event in replay_transcript(transcript(name), transport=None,
+                                       host_runtime=host_runtime(), warn=warn)
+    ]

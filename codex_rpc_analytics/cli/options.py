@@ -21,6 +21,13 @@ def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
              "${XDG_STATE_HOME:-~/.local/state}/codex-rpc-analytics)")
 
 
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", metavar="STORE",
+        help="read a collector's store instead of the local outbox: postgresql://USER@HOST/DB "
+             "or a SQLite store file (sqlite:PATH or PATH)")
+
+
 def add_sink_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sink", action="append", default=[], metavar="SINK",

@@ -7,9 +7,17 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ..delivery import events_command, flush_command, resolve_codex_home, stats_command
+from ..delivery import flush_command, resolve_codex_home
+from ..store import events_command, stats_command
 from .errors import fail
-from .options import add_sink_options, add_state_dir_option, parse_since, sinks_of, state_dir_of
+from .options import (
+    add_sink_options,
+    add_state_dir_option,
+    add_store_option,
+    parse_since,
+    sinks_of,
+    state_dir_of,
+)
 
 if TYPE_CHECKING:
     from .errors import Subcommands
@@ -27,12 +35,14 @@ def add_parsers(subparsers: Subcommands) -> None:
     flush.set_defaults(run=run_flush)
 
     stats = subparsers.add_parser(
-        "stats", help="summarise the outbox: threads, turns, delivery per sink")
+        "stats", help="summarise the outbox or a store: threads, turns, delivery per sink")
     add_state_dir_option(stats)
+    add_store_option(stats)
     stats.set_defaults(run=run_stats)
 
     events = subparsers.add_parser("events", help="print stored events as JSON lines")
     add_state_dir_option(events)
+    add_store_option(events)
     events.add_argument("--type", action="append", default=[], metavar="EVENT_TYPE",
                         help="only this event_type (repeatable)")
     events.add_argument("--since", metavar="WHEN",
@@ -49,7 +59,7 @@ def run_flush(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    return stats_command(state_dir_of(args), sys.stdout)
+    return stats_command(state_dir_of(args), sys.stdout, store=args.store)
 
 
 def run_events(args: argparse.Namespace) -> int:
@@ -59,4 +69,4 @@ def run_events(args: argparse.Namespace) -> int:
             since = parse_since(args.since, time.time())
         except ValueError as error:
             fail(str(error))
-    return events_command(state_dir_of(args), sys.stdout, args.type, since)
+    return events_command(state_dir_of(args), sys.stdout, args.type, since, store=args.store)

@@ -6,7 +6,7 @@ exactly as codex sends them) and never re-encodes them; it imports nothing from 
 
 from .codex_auth import AuthUnavailable, ChatGptCredentials, load_chatgpt_credentials
 from .codex_config import CodexConfig, load_codex_config, resolve_codex_home
-from .commands import events_command, flush_command, stats_command
+from .commands import flush_command
 from .outbox import Outbox, OutboxError, SinkCounts, resolve_state_dir
 from .pipeline import Delivery
 from .retry import RetryPolicy
@@ -38,7 +38,6 @@ __all__ = [
     "SinkSpecError",
     "SinkStatus",
     "accepted_forms",
-    "events_command",
     "flush_command",
     "load_chatgpt_credentials",
     "load_codex_config",
@@ -46,5 +45,4 @@ __all__ = [
     "register_sink_scheme",
     "resolve_codex_home",
     "resolve_state_dir",
-    "stats_command",
 ]

@@ -1,4 +1,5 @@
-"""The ``flush``, ``stats`` and ``events`` commands as plain functions returning an exit status.
+"""The ``flush`` command as a plain function returning an exit status (``stats`` and ``events``
+read through the store: ``store/commands.py``).
 
 Errors are one line on ``err`` (default stderr) and exit status 1; output goes to ``out``.
 """
@@ -85,81 +86,4 @@ def flush_command(
     if remaining or not result.complete:
         print(f"{remaining} events still pending", file=out)
         return 1
-    return 0
-
-
-def _counts_line(rows: Sequence[tuple[object, ...]]) -> str:
-    return ", ".join(f"{name if name is not None else '(none)'} {n}" for name, n in rows) or "-"
-
-
-def stats_command(state_dir: Path, out: TextIO, *, err: TextIO | None = None) -> int:
-    """A readable summary of the outbox: threads, turns, and delivery per sink."""
-    err = err or sys.stderr
-    try:
-        outbox = Outbox.open_readonly(state_dir)
-    except OutboxError as exc:
-        print(f"{_ERROR} {exc}", file=err)
-        return 1
-    try:
-        q = outbox.query
-        thread_filter = "FROM events WHERE event_type = 'codex_thread_initialized'"
-        turn_filter = "FROM events WHERE event_type = 'codex_turn_event'"
-        by_type = q("SELECT event_type, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1")
-        n_events = sum(n for _, n in by_type)
-        threads = q(f"SELECT COUNT(*), COUNT(DISTINCT thread_id) {thread_filter}")[0]
-        by_client = q(f"SELECT client, COUNT(*) {thread_filter} GROUP BY 1 ORDER BY 2 DESC, 1")
-        by_mode = q(
-            f"SELECT initialization_mode, COUNT(*) {thread_filter} GROUP BY 1 ORDER BY 2 DESC, 1"
-        )
-        turns = q(f"SELECT COUNT(*) {turn_filter}")[0][0]
-        turns_by_status = q(f"SELECT status, COUNT(*) {turn_filter} GROUP BY 1 ORDER BY 2 DESC, 1")
-        turns_by_client = q(f"SELECT client, COUNT(*) {turn_filter} GROUP BY 1 ORDER BY 2 DESC, 1")
-        sinks = outbox.sink_counts()
-    except sqlite3.Error as exc:
-        print(f"{_ERROR} cannot read outbox {outbox.path}: {exc}", file=err)
-        return 1
-    finally:
-        outbox.close()
-    lines = [
-        f"outbox: {outbox.path}",
-        f"events: {n_events} ({_counts_line(by_type)})",
-        f"threads initialized: {threads[0]} ({threads[1]} distinct threads)",
-        f"  by client: {_counts_line(by_client)}",
-        f"  by initialization_mode: {_counts_line(by_mode)}",
-        f"turns: {turns}",
-        f"  by status: {_counts_line(turns_by_status)}",
-        f"  by client: {_counts_line(turns_by_client)}",
-        "sinks:" if sinks else "sinks: none",
-    ]
-    lines += [
-        f"  {key}: delivered {c.delivered}, pending {c.pending}, rejected {c.rejected}"
-        for key, c in sorted(sinks.items())
-    ]
-    out.write("\n".join(lines) + "\n")
-    return 0
-
-
-def events_command(
-    state_dir: Path,
-    out: TextIO,
-    types: list[str],
-    since: float | None,
-    *,
-    err: TextIO | None = None,
-) -> int:
-    """Print stored payloads, one JSON line each, oldest first; filter by type and created-at."""
-    err = err or sys.stderr
-    try:
-        outbox = Outbox.open_readonly(state_dir)
-    except OutboxError as exc:
-        print(f"{_ERROR} {exc}", file=err)
-        return 1
-    try:
-        for payload in outbox.payloads(types, since):
-            out.write(payload.decode("utf-8", "replace") + "\n")
-    except sqlite3.Error as exc:
-        print(f"{_ERROR} cannot read outbox {outbox.path}: {exc}", file=err)
-        return 1
-    finally:
-        outbox.close()
     return 0

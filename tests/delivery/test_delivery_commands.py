@@ -9,11 +9,10 @@ from pathlib import Path
 
 from codex_rpc_analytics.delivery import (
     Outbox,
-    events_command,
     flush_command,
     parse_sink_spec,
-    stats_command,
 )
+from codex_rpc_analytics.store import events_command, stats_command
 from tests.delivery.support import make_event
 
 

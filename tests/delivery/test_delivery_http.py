@@ -17,8 +17,8 @@ from codex_rpc_analytics.delivery import (
     RetryPolicy,
     flush_command,
     parse_sink_spec,
-    stats_command,
 )
+from codex_rpc_analytics.store import stats_command
 from tests.delivery.support import (
     ACCESS_TOKEN,
     ACCOUNT_ID,
@@ -179,7 +179,8 @@ async def test_400_parks_the_batch_as_rejected_and_stats_show_it(
         ("rejected", 1)
     ]
     out = io.StringIO()
-    assert stats_command(state_dir, out) == 0
+    # stats runs its own event loop, as the command line does: off this test's loop.
+    assert await asyncio.to_thread(stats_command, state_dir, out) == 0
     assert f"{url}: delivered 0, pending 0, rejected 5" in out.getvalue()
     assert any("rejected 5 events" in r.getMessage() for r in caplog.records)
     _assert_no_secret(caplog, out.getvalue())

@@ -1,0 +1,191 @@
+"""The PostgreSQL store, through asyncpg: what a team runs, any number of collectors at once.
+
+Collectors are stateless: everything they share is in the database. A batch is one ``INSERT
+… SELECT FROM unnest(…) ON CONFLICT (source, event_id) DO NOTHING`` statement, one
+transaction: all of it is committed, or none, and rows get their ``seq`` in batch order. Two
+collectors inserting the same events at once (a resend to another collector while the first is
+still at it) wait for each other on the unique key; whichever commits second skips what the
+first stored. Overlapping batches always list their events in the sender's outbox order, so
+they take the key locks in one order and cannot deadlock; if one ever did, PostgreSQL's
+deadlock error is a retryable fault like any other.
+
+Faults are sorted in two: the database cannot be reached or is restarting (a connection, an
+operator-intervention, a resource or a transaction-rollback error, a timeout) raises
+:class:`StoreUnavailable`, and the pool reconnects on a later call; anything else the database
+refuses about the data (a class 22 error, say) is retried row by row, so one bad row is
+rejected by itself and the rest of the batch is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import msgspec
+
+from .base import (
+    EventStore,
+    IngestResult,
+    Rejected,
+    Row,
+    StoreError,
+    StoreUnavailable,
+    payload_filter,
+)
+from .migrations import migrate_postgres, postgres_version_of
+from .schema import COLUMNS
+
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 30.0
+
+_ARRAY_TYPES = {"text": "text[]", "int": "bigint[]", "bool": "boolean[]", "json": "text[]"}
+_INSERT = (
+    f"INSERT INTO events ({', '.join(c.name for c in COLUMNS)})"
+    f" SELECT {', '.join(c.name + '::jsonb' if c.kind == 'json' else c.name for c in COLUMNS)}"
+    f" FROM unnest({', '.join(f'${i}::{_ARRAY_TYPES[c.kind]}' for i, c in enumerate(COLUMNS, 1))})"
+    f" WITH ORDINALITY AS t({', '.join(c.name for c in COLUMNS)}, n) ORDER BY n"
+    " ON CONFLICT (source, event_id) DO NOTHING"
+)
+
+# Errors that say "not now" rather than "not this data".
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError: the server went away
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.exceptions.TransactionRollbackError,  # class 40: deadlock, serialization
+)
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, fit for output."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
+
+
+class PostgresStore(EventStore):
+    dialect = "postgresql"
+
+    def __init__(self, dsn: str, *, migrate: bool, max_connections: int) -> None:
+        self._dsn = dsn
+        self.display = redact_dsn(dsn)
+        self._migrate = migrate
+        self._max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, dsn: str, *, migrate: bool, max_connections: int = 10,
+                   wait: bool = True) -> PostgresStore:
+        """A store on ``dsn``. With ``wait=False`` a database that is down now is not an
+        error: the first call that needs it connects (the collector starts before it)."""
+        store = cls(dsn, migrate=migrate, max_connections=max_connections)
+        if wait:
+            try:
+                await store._get_pool()
+            except StoreUnavailable as exc:
+                raise StoreError(str(exc)) from None
+        return store
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await self._create_pool()
+        return self._pool
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        try:
+            pool = await asyncpg.create_pool(
+                self._dsn, min_size=1, max_size=self._max_connections,
+                timeout=CONNECT_TIMEOUT_S, command_timeout=COMMAND_TIMEOUT_S,
+            )
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"cannot reach {self.display}: {_describe(exc)}") from None
+        except (asyncpg.PostgresError, ValueError) as exc:
+            # Authentication, unknown database, a malformed DSN: not going to fix itself.
+            raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
+        try:
+            async with pool.acquire() as conn:
+                if self._migrate:
+                    await migrate_postgres(conn, self.display)
+                else:
+                    await postgres_version_of(conn, self.display)
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, _TRANSIENT):
+                raise StoreUnavailable(f"cannot reach {self.display}: {_describe(exc)}") from None
+            raise
+        return pool
+
+    async def ingest(self, rows: Sequence[Row]) -> IngestResult:
+        if not rows:
+            return IngestResult(0, 0)
+        pool = await self._get_pool()
+        try:
+            inserted = await self._insert(pool, rows)
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
+        except asyncpg.PostgresError:
+            return await self._insert_one_by_one(pool, rows)
+        return IngestResult(inserted, len(rows) - inserted)
+
+    async def _insert(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> int:
+        columns = list(zip(*rows, strict=True))
+        status: str = await pool.execute(_INSERT, *columns)
+        return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <n>"
+
+    async def _insert_one_by_one(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> IngestResult:
+        inserted = 0
+        rejected: list[Rejected] = []
+        for index, row in enumerate(rows):
+            try:
+                inserted += await self._insert(pool, [row])
+            except _TRANSIENT as exc:
+                # What was inserted so far stays; the sender resends the batch, which skips it.
+                raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
+            except asyncpg.PostgresError as exc:
+                rejected.append(Rejected(index, f"the store refused it: {_describe(exc)}"))
+        return IngestResult(inserted, len(rows) - inserted - len(rejected), rejected)
+
+    async def fetch(self, sql: str, *params: object) -> list[Row]:
+        pool = await self._get_pool()
+        try:
+            records = await pool.fetch(sql, *params)
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
+        return [tuple(r) for r in records]
+
+    async def payloads(self, types: Sequence[str], since_ms: int | None) -> AsyncIterator[bytes]:
+        where, params = payload_filter(types, since_ms)
+        pool = await self._get_pool()
+        # jsonb's text form has spaces after ':' and ','; print compact JSON like the outbox.
+        # Keys come out in JSONB's order (it does not keep the sender's).
+        sql = f"SELECT payload::text FROM events{where} ORDER BY seq"
+        try:
+            async with pool.acquire() as conn, conn.transaction(readonly=True):
+                async for record in conn.cursor(sql, *params, prefetch=1000):
+                    yield msgspec.json.encode(msgspec.json.decode(record[0]))
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
+
+    async def ping(self) -> None:
+        pool = await self._get_pool()
+        try:
+            await pool.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_S)
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

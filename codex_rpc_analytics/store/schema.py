@@ -1,0 +1,143 @@
+"""The query schema: one ``events`` table, typed columns for what a team filters and groups by,
+plus the full event (JSONB on PostgreSQL, the exact bytes as TEXT on SQLite).
+
+The columns are declared once here, in table order; :mod:`.fields` fills them from an event and
+:mod:`.migrations` creates them. A column's *kind* maps to a type per dialect:
+
+=====  ==================  ==========================
+kind   SQLite              PostgreSQL
+=====  ==================  ==========================
+text   TEXT                TEXT
+int    INTEGER             BIGINT
+bool   INTEGER (0/1)       BOOLEAN
+json   TEXT (exact bytes)  JSONB
+=====  ==================  ==========================
+
+Times are integers in Unix **milliseconds** on both dialects, so a day bucket is the same
+expression everywhere (``occurred_at_ms / 86400000``) and no query depends on a dialect's
+date functions. Migration 1 freezes this list as it is today; a later change to the table is a
+new migration (``ALTER TABLE``), never an edit of an old one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+Kind = Literal["text", "int", "bool", "json"]
+
+
+class Column(NamedTuple):
+    name: str
+    kind: Kind
+    not_null: bool = False
+
+
+# Everything but ``seq`` (the row's identity, assigned by the store), in insert order, as
+# migration 1 created them. A later migration appends its columns to COLUMNS below.
+COLUMNS_V1: tuple[Column, ...] = (
+    # Identity and time.
+    Column("source", "text", True),          # the ingest token's name; "local" for an outbox
+    Column("event_id", "text", True),        # the sender's stable id; unique per source
+    Column("event_type", "text", True),
+    Column("occurred_at_ms", "int", True),   # when it happened (see fields.occurred_at_ms)
+    Column("received_at_ms", "int", True),   # when the store got it (outbox: commit time)
+    # Who: the client and the codex build (app_server_client, runtime).
+    Column("client", "text"),                # product_client_id
+    Column("client_version", "text"),
+    Column("codex_version", "text"),         # runtime.codex_rs_version
+    Column("runtime_os", "text"),
+    # Threads and subagents.
+    Column("thread_id", "text"),
+    Column("turn_id", "text"),
+    Column("parent_thread_id", "text"),
+    Column("thread_source", "text"),
+    Column("subagent_source", "text"),
+    Column("initialization_mode", "text"),   # new / resumed / forked
+    Column("ephemeral", "bool"),
+    # Turns: outcome and speed.
+    Column("model", "text"),                 # model, or model_slug for skill/app/plugin events
+    Column("model_provider", "text"),
+    Column("status", "text"),                # turn status; NULL: never completed
+    Column("is_first_turn", "bool"),
+    Column("codex_error_kind", "text"),
+    Column("codex_error_http_status", "int"),
+    Column("duration_ms", "int"),
+    Column("interrupt_requested_at_ms", "int"),
+    Column("steer_count", "int"),
+    # Tokens (per turn).
+    Column("input_tokens", "int"),
+    Column("cached_input_tokens", "int"),
+    Column("output_tokens", "int"),
+    Column("reasoning_output_tokens", "int"),
+    Column("total_tokens", "int"),
+    # Tool calls (per turn), by kind.
+    Column("total_tool_call_count", "int"),
+    Column("shell_command_count", "int"),
+    Column("file_change_count", "int"),
+    Column("mcp_tool_call_count", "int"),
+    Column("dynamic_tool_call_count", "int"),
+    Column("subagent_tool_call_count", "int"),
+    Column("web_search_count", "int"),
+    Column("image_generation_count", "int"),
+    # Settings in use (per turn).
+    Column("sandbox_policy", "text"),
+    Column("approval_policy", "text"),
+    Column("reasoning_effort", "text"),
+    Column("service_tier", "text"),
+    Column("collaboration_mode", "text"),
+    # Steers.
+    Column("steer_result", "text"),          # accepted / rejected
+    Column("rejection_reason", "text"),
+    # Skills, apps, plugins, archives.
+    Column("skill_name", "text"),
+    Column("connector_id", "text"),
+    Column("app_name", "text"),
+    Column("plugin_id", "text"),             # plugin_id, else remote_plugin_id
+    Column("invoke_type", "text"),
+    Column("archive_action", "text"),
+    # The whole event.
+    Column("payload", "json", True),
+)
+COLUMNS: tuple[Column, ...] = COLUMNS_V1
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+INDEX = {name: i for i, name in enumerate(COLUMN_NAMES)}
+
+_TYPES: dict[str, dict[Kind, str]] = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "bool": "INTEGER", "json": "TEXT"},
+    "postgresql": {"text": "TEXT", "int": "BIGINT", "bool": "BOOLEAN", "json": "JSONB"},
+}
+
+
+def column_type(dialect: str, column: Column) -> str:
+    return _TYPES[dialect][column.kind]
+
+
+def _events_table(dialect: str, columns: tuple[Column, ...]) -> str:
+    seq = ("seq INTEGER PRIMARY KEY" if dialect == "sqlite"
+           else "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+    body = ",\n    ".join(
+        f"{c.name} {column_type(dialect, c)}{' NOT NULL' if c.not_null else ''}" for c in columns
+    )
+    return f"CREATE TABLE events (\n    {seq},\n    {body}\n)"
+
+
+def migration_1(dialect: str) -> list[str]:
+    """The first schema: the table, the exactly-once key and the time-range indexes."""
+    return [
+        _events_table(dialect, COLUMNS_V1),
+        # Exactly once: a resent event (same source, same id) is skipped by ON CONFLICT.
+        "CREATE UNIQUE INDEX events_source_event_id ON events (source, event_id)",
+        # Time ranges: every panel filters on occurred-at, most also on the type.
+        "CREATE INDEX events_occurred ON events (occurred_at_ms)",
+        "CREATE INDEX events_type_occurred ON events (event_type, occurred_at_ms)",
+        # `events --since`: what was stored since a moment.
+        "CREATE INDEX events_received ON events (received_at_ms)",
+    ]
+
+
+# Version -> statements, per dialect. Append only.
+MIGRATIONS: dict[int, dict[str, list[str]]] = {
+    1: {dialect: migration_1(dialect) for dialect in ("sqlite", "postgresql")},
+}
+SCHEMA_VERSION = max(MIGRATIONS)
