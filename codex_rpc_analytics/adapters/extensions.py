@@ -24,7 +24,8 @@ Decisions:
   and pylsp's traceback for it is filtered out of the log.
 * ``params`` that is present but not an object (or null) gets ``-32600 "Invalid request:
   params must be an object"``.
-* A notification (no id) in the namespace is swallowed: run, never answered.
+* A notification (no id, or ``"id": null``) in the namespace is swallowed: run, never
+  answered.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ class Extensions:
         if not isinstance(message, dict) or not isinstance(message.get("method"), str):
             return
         self.requests += 1
+        if message.get("id") is None:
+            # A null id makes a notification, as the server reads it (envelope.classify): pylsp
+            # would answer {"id":null,…}, a line no client expects.
+            message.pop("id", None)
         params = message.get("params")
         if params is not None and not isinstance(params, dict):
             if "id" in message:
