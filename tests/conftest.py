@@ -8,7 +8,10 @@ and every subprocess a test starts is kept from finding the working tree the sam
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,16 @@ from tests.support import REPO
 # Python 3.11's `-P`, for every child process: `python -m codex_rpc_analytics` run from the
 # repository must not pick up ./codex_rpc_analytics.
 os.environ["PYTHONSAFEPATH"] = "1"
+
+# The developer's own configuration must not steer the tests (a config file with sinks, or
+# codex's `[analytics] enabled = false`, which turns every sink off): every process the tests
+# start sees an empty config home and an empty codex home unless a test sets its own.
+_ISOLATED = Path(tempfile.mkdtemp(prefix="codex-rpc-analytics-tests-"))
+atexit.register(shutil.rmtree, _ISOLATED, True)
+os.environ["XDG_CONFIG_HOME"] = str(_ISOLATED / "config")
+os.environ["CODEX_HOME"] = str(_ISOLATED / "codex-home")
+os.environ.pop("CODEX_RPC_ANALYTICS_CONFIG", None)
+os.environ.pop("CODEX_RPC_ANALYTICS_STATE_DIR", None)
 
 
 def imported_from_working_tree() -> Path | None:

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from ..delivery import Delivery, SinkSpec
+from ..delivery import BatchSettings, Delivery, SinkSpec
+from .proxy_lines import PassThroughFilter
 from .recording import Recorder
 from .relay_loop import DEFAULT_SPIN_S, RelayLoop
 from .session import DEFAULT_MAX_BACKLOG_BYTES, TapSession
@@ -79,6 +80,10 @@ class ProxyConfig:
     max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
     argv: list[str] = field(default_factory=list)
     spin: float = DEFAULT_SPIN_S  # relay_loop.py: poll without sleeping this long after a message
+    # False: a plain relay (the config file turned analytics off, or could not be read): no
+    # analysis, no outbox, no sink, rpcAnalytics/* requests go to the child like any other.
+    analytics: bool = True
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
 
 def exit_status(returncode: int) -> int:
@@ -145,7 +150,7 @@ class StdioProxy:
         self._reserve = min(MAX_FLUSH_RESERVE_S, config.grace / 3)
         self._relay: RelayLoop | None = None
         self._session: TapSession | None = None
-        self._delivery: Delivery | None = None
+        self._delivery: Delivery | None = None  # None: analytics are off
         self._closer: threading.Thread | None = None  # closes delivery while the relay runs on
         self._budget_end: float | None = None  # analytics and delivery must be done by then
         self._drain_until: float | None = None  # the child exited: its output, until then
@@ -206,32 +211,42 @@ class StdioProxy:
                child_out: int) -> RelayLoop:
         config = self.config
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        delivery = Delivery(state_dir=config.state_dir, sinks=config.sinks,
-                            codex_home=config.codex_home)
-        delivery.start()
+        delivery = None
+        if config.analytics:
+            batch = config.batch
+            delivery = Delivery(state_dir=config.state_dir, sinks=config.sinks,
+                                codex_home=config.codex_home,
+                                batch_max_events=batch.max_events,
+                                batch_max_bytes=batch.max_bytes, batch_linger_s=batch.linger_s)
+            delivery.start()
         session = TapSession(
-            transport="stdio", delivery=delivery, connection_id=0, recorder=config.recorder,
+            transport="stdio", delivery=delivery, connection_id=0,
+            recorder=config.recorder if config.analytics else None,
             max_backlog_bytes=config.max_backlog_bytes,
             info={"pid": os.getpid(), "child_pid": process.pid, "command": config.command[0]},
         )
         relay = RelayLoop(client_in=self.client_in, client_out=self.client_out,
                           child_in=child_in, child_out=child_out, session=session,
-                          spin=config.spin)
+                          spin=config.spin,
+                          stream_filter=None if config.analytics else PassThroughFilter())
         session.start(relay.reply, argv=config.argv or config.command)
+        if not config.analytics:
+            session.end()
         self._relay, self._session, self._delivery = relay, session, delivery
         return relay
 
     def _run(self, relay: RelayLoop) -> int:
         relay.run(self._tick, self._deadline)
         process, session, delivery = self.process, self._session, self._delivery
-        assert process is not None and session is not None and delivery is not None
+        assert process is not None and session is not None
         assert process.returncode is not None and self._budget_end is not None
         status = exit_status(process.returncode)
         budget_end = max(self._budget_end, time.monotonic() + 0.05)
         if self._closer is None:
             session.finish(budget_end - self._reserve / 2,
                            {"exit_code": status, "child_exited": True})
-            delivery.close(max(budget_end - time.monotonic(), 0.05))
+            if delivery is not None:
+                delivery.close(max(budget_end - time.monotonic(), 0.05))
         else:  # analytics ended at the grace point; the closer is bounded by its timeout
             self._closer.join(MAX_FLUSH_RESERVE_S + 2.5)  # close() is bounded: a safety net
         return status
@@ -273,12 +288,13 @@ class StdioProxy:
         """The child outlived its share of the grace: end analytics now and close delivery in
         the background, by ``budget_end``, while the relay goes on."""
         session, delivery = self._session, self._delivery
-        assert session is not None and delivery is not None
+        assert session is not None
         session.finish(budget_end - self._reserve / 2,
                        {"exit_code": None, "child_exited": False})
         timeout = max(budget_end - time.monotonic(), 0.05)
-        self._closer = threading.Thread(target=delivery.close, args=(timeout,),
-                                        name="codex-rpc-analytics-close", daemon=True)
+        self._closer = threading.Thread(
+            target=delivery.close if delivery is not None else (lambda _timeout: None),
+            args=(timeout,), name="codex-rpc-analytics-close", daemon=True)
         self._closer.start()
 
 

@@ -118,6 +118,19 @@ class ClientStreamFilter:
         return b"".join(kept), lines
 
 
+class PassThroughFilter(ClientStreamFilter):
+    """Intercepts nothing: with analytics off, ``rpcAnalytics/*`` requests reach the server,
+    which answers them as unknown methods, exactly as without the proxy."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
+        return chunk, _NO_LINES
+
+    def finish(self) -> tuple[bytes, list[bytes]]:
+        return b"", _NO_LINES
+
+
 class ClientOutput:
     """Orders what goes to the client: server bytes, and answers at line boundaries.
 

@@ -7,7 +7,16 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from ..delivery import SinkSpec, SinkSpecError, parse_sink_spec, resolve_state_dir
+from ..delivery import (
+    ConfigError,
+    Settings,
+    SinkSpec,
+    SinkSpecError,
+    load_settings,
+    parse_sink_spec,
+    resolve_state_dir,
+    with_configured_tokens,
+)
 from .errors import fail
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -31,27 +40,46 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 def add_sink_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sink", action="append", default=[], metavar="SINK",
-        help="where to ship events, repeatable: jsonl:PATH, https://HOST/PATH/ (the Codex "
-             "analytics endpoint under that base), http:// for loopback addresses only, or "
-             "'codex' for the base codex itself uses. Without --sink, events stay in the "
-             "outbox.")
+        help="where to ship events, repeatable; replaces the config file's sinks: jsonl:PATH, "
+             "https://HOST/PATH/ (a collector: the Codex analytics endpoint under that base, "
+             "with the token the config file gives it, never the ChatGPT login), http:// for "
+             "loopback addresses only, or 'codex' for codex's own endpoint with the ChatGPT "
+             "login (not for the proxy: codex posts those events itself). Without --sink, the "
+             "config file's sinks; without either, events stay in the outbox.")
     parser.add_argument(
         "--codex-home", type=Path, metavar="DIR",
         help="where codex keeps auth.json and config.toml (default: $CODEX_HOME, else ~/.codex)")
 
 
-def state_dir_of(args: argparse.Namespace) -> Path:
-    return resolve_state_dir(args.state_dir)
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The config file's settings (read once per command); a bad file is a usage error."""
+    settings: Settings | None = getattr(args, "_settings", None)
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError as error:
+            fail(str(error))
+        args._settings = settings
+    return settings
 
 
-def sinks_of(args: argparse.Namespace) -> list[SinkSpec]:
+def state_dir_of(args: argparse.Namespace, settings: Settings | None = None) -> Path:
+    """--state-dir > $CODEX_RPC_ANALYTICS_STATE_DIR > the config file's > the default."""
+    configured = (settings or settings_of(args)).state_dir
+    return resolve_state_dir(args.state_dir, configured)
+
+
+def sinks_of(args: argparse.Namespace, settings: Settings | None = None) -> list[SinkSpec]:
+    """The --sink values, each with the token the config file sets for that sink, if any."""
     specs = []
     for text in args.sink:
         try:
             specs.append(parse_sink_spec(text))
         except SinkSpecError as error:
             fail(str(error))  # the message already names the --sink value
-    return specs
+    if not specs:
+        return specs
+    return with_configured_tokens(specs, (settings or settings_of(args)).sinks)
 
 
 def parse_since(text: str, now: float) -> float:

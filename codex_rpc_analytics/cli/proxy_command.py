@@ -16,8 +16,18 @@ from ..adapters.proxy import DEFAULT_GRACE_S, ChildStartError, ProxyConfig, run_
 from ..adapters.recording import Recorder, RecordingError
 from ..adapters.relay_loop import DEFAULT_SPIN_S
 from ..adapters.session import DEFAULT_MAX_BACKLOG_BYTES
-from .errors import PROG, fail
-from .options import add_sink_options, add_state_dir_option, sinks_of, state_dir_of
+from ..delivery import (
+    CodexSinkSpec,
+    ConfigError,
+    Settings,
+    SinkSpec,
+    SinkSpecError,
+    load_settings,
+    parse_sink_spec,
+    with_configured_tokens,
+)
+from .errors import PROG, fail, warn
+from .options import add_sink_options, add_state_dir_option, state_dir_of
 
 if TYPE_CHECKING:
     from .errors import Subcommands
@@ -60,6 +70,21 @@ def add_parser(subparsers: Subcommands) -> None:
     parser.set_defaults(run=run)
 
 
+def _proxy_sinks(args: argparse.Namespace) -> list[SinkSpec]:
+    sinks = []
+    for text in args.sink:
+        try:
+            spec = parse_sink_spec(text)
+        except SinkSpecError as error:
+            fail(str(error))
+        if isinstance(spec, CodexSinkSpec):
+            fail("--sink codex is refused by the proxy: codex app-server already posts these "
+                 "events to OpenAI itself, so the proxy's copies would arrive twice (the codex "
+                 "sink is for in-process hosts that replace codex)")
+        sinks.append(spec)
+    return sinks
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -99,16 +124,31 @@ def run(args: argparse.Namespace) -> int:
              f"'{PROG} proxy -- codex app-server' (see '{PROG} proxy --help')")
     if args.redact and args.record is None:
         fail("--redact applies to the recording: use it with --record FILE")
-    sinks = sinks_of(args)
+    sinks = [] if not args.sink else _proxy_sinks(args)
+    try:
+        settings: Settings | None = load_settings()
+    except ConfigError as error:
+        # The user's codex session matters more than our analytics: relay regardless.
+        warn(f"{error}; analytics are off for this session (the proxy only relays)")
+        settings = None
+    analytics = settings is not None and settings.enabled
+    if settings is not None and not settings.enabled and (args.sink or args.record):
+        warn(f"analytics are turned off in {settings.path} (enabled = false): "
+             "--sink and --record are ignored")
+    settings = settings or Settings()
+    if analytics and args.sink:
+        sinks = with_configured_tokens(sinks, settings.sinks)
+    elif analytics:
+        sinks = list(settings.sinks)
     recorder = None
-    if args.record is not None:
+    if analytics and args.record is not None:
         try:
             recorder = Recorder(args.record, redact=args.redact)
         except RecordingError as error:
             fail(str(error))
     config = ProxyConfig(
         command=command,
-        state_dir=state_dir_of(args),
+        state_dir=state_dir_of(args, settings),
         sinks=sinks,
         codex_home=args.codex_home,
         grace=args.grace,
@@ -116,11 +156,13 @@ def run(args: argparse.Namespace) -> int:
         max_backlog_bytes=args.max_backlog_mib << 20,
         argv=command,
         spin=args.spin_us / 1e6,
+        analytics=analytics,
+        batch=settings.batch,
     )
     try:
         status = run_stdio_proxy(config)
     except ChildStartError as error:
-        if args.record is not None and recorder is not None:
+        if recorder is not None:
             recorder.close(0.0)
         fail(str(error), error.status)
     # A flush answer may still be waiting on its executor, delivery's thread is closed or past

@@ -15,6 +15,7 @@ from .options import (
     add_state_dir_option,
     add_store_option,
     parse_since,
+    settings_of,
     sinks_of,
     state_dir_of,
 )
@@ -27,7 +28,8 @@ def add_parsers(subparsers: Subcommands) -> None:
     flush = subparsers.add_parser(
         "flush", help="deliver everything pending in the outbox",
         description="Deliver every pending event. Without --sink, to every sink that has "
-                    "pending events. Exit 0 when all was delivered, 1 with a count otherwise.")
+                    "pending events (with the tokens the config file gives them). Exit 0 when "
+                    "all was delivered, 1 with a count otherwise.")
     add_state_dir_option(flush)
     add_sink_options(flush)
     flush.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
@@ -54,8 +56,11 @@ def add_parsers(subparsers: Subcommands) -> None:
 def run_flush(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         fail("--timeout must be positive")
+    settings = settings_of(args)
+    if not settings.enabled:
+        fail(f"analytics are turned off in {settings.path} (enabled = false): nothing is sent", 1)
     return flush_command(state_dir_of(args), sinks_of(args), resolve_codex_home(args.codex_home),
-                         args.timeout)
+                         args.timeout, configured=settings.sinks, batch=settings.batch)
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -10,7 +10,16 @@ from .commands import flush_command
 from .outbox import Outbox, OutboxError, SinkCounts, resolve_state_dir
 from .pipeline import Delivery
 from .retry import RetryPolicy
+from .settings import (
+    BatchSettings,
+    ConfigError,
+    OutboxSettings,
+    Settings,
+    load_settings,
+    with_configured_tokens,
+)
 from .sinks import (
+    CodexSinkSpec,
     HttpSinkSpec,
     JsonlSinkSpec,
     SinkSpec,
@@ -23,8 +32,11 @@ from .status import DeliveryStatus, FlushResult, SinkStatus
 
 __all__ = [
     "AuthUnavailable",
+    "BatchSettings",
     "ChatGptCredentials",
     "CodexConfig",
+    "CodexSinkSpec",
+    "ConfigError",
     "Delivery",
     "DeliveryStatus",
     "FlushResult",
@@ -32,7 +44,9 @@ __all__ = [
     "JsonlSinkSpec",
     "Outbox",
     "OutboxError",
+    "OutboxSettings",
     "RetryPolicy",
+    "Settings",
     "SinkCounts",
     "SinkSpec",
     "SinkSpecError",
@@ -41,8 +55,10 @@ __all__ = [
     "flush_command",
     "load_chatgpt_credentials",
     "load_codex_config",
+    "load_settings",
     "parse_sink_spec",
     "register_sink_scheme",
     "resolve_codex_home",
     "resolve_state_dir",
+    "with_configured_tokens",
 ]

@@ -11,7 +11,9 @@ Supported, read once when a sink is opened:
 * ``CODEX_APP_SERVER_CHATGPT_BASE_URL``, which overrides the file (codex treats it as an override).
 
 Not visible from here: a ``--profile`` flag or ``-c key=value`` overrides given to the codex
-process itself. A config file that cannot be read or parsed disables the HTTP sink: an opt-out we
+process itself. ``[analytics] enabled = false`` is the user's opt-out and it is total: every sink
+is disabled, not only the codex one (the local outbox still records, for the user's own
+``stats``). A config file that cannot be read or parsed counts as an opt-out: an opt-out we
 cannot read must not be ignored.
 """
 
@@ -83,3 +85,13 @@ def load_codex_config(codex_home: Path) -> CodexConfig:
     return CodexConfig(
         analytics_enabled=enabled, chatgpt_base_url=base_env or base, profile=profile_name
     )
+
+
+def codex_opt_out(config: CodexConfig) -> str | None:
+    """Why no event may leave this machine (codex's ``[analytics] enabled = false``, or a
+    config that cannot be read, which counts as an opt-out), or None."""
+    if config.error is not None:
+        return f"{config.error} (an unreadable codex config counts as an opt-out)"
+    if not config.analytics_enabled:
+        return "analytics are disabled in codex's config.toml ([analytics] enabled = false)"
+    return None

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from .outbox import OUTBOX_FILENAME, Outbox, OutboxError
 from .pipeline import Delivery
+from .settings import BatchSettings, with_configured_tokens
 from .sink_base import SinkSpec, SinkSpecError
 from .sinks import parse_sink_spec
 
@@ -30,6 +31,8 @@ def flush_command(
     codex_home: Path | None,
     timeout: float,
     *,
+    configured: Sequence[SinkSpec] = (),
+    batch: BatchSettings | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
     logger: logging.Logger | None = None,
@@ -37,7 +40,8 @@ def flush_command(
     """Deliver what is pending. With no ``sinks``, every sink that has pending events.
 
     Sink keys are canonical sink specs, so the sinks of earlier runs can be rebuilt from the
-    outbox alone. Returns 0 when nothing remains pending, 1 otherwise (with the count printed).
+    outbox alone; ``configured`` (the config file's sinks) gives a rebuilt sink its token.
+    Returns 0 when nothing remains pending, 1 otherwise (with the count printed).
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -63,7 +67,10 @@ def flush_command(
         if not specs:
             print("nothing pending", file=out)
             return 0
-    delivery = Delivery(state_dir=state_dir, sinks=specs, codex_home=codex_home, logger=logger)
+    specs = with_configured_tokens(specs, configured)
+    batch = batch or BatchSettings()
+    delivery = Delivery(state_dir=state_dir, sinks=specs, codex_home=codex_home, logger=logger,
+                        batch_max_events=batch.max_events, batch_max_bytes=batch.max_bytes)
     delivery.start()
     result = delivery.close(timeout)
     status = {s.key: s for s in delivery.status().sinks}

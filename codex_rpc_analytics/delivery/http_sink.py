@@ -1,9 +1,12 @@
-"""The Codex analytics HTTP sink: POST ``{"events":[...]}`` as codex 0.169.0 does (§10.1).
+"""HTTP sinks: POST ``{"events":[...]}`` as codex 0.169.0 does (§10.1), to one of two kinds.
 
-Spec forms: ``https://HOST/PATH/`` (a base URL like ``chatgpt_base_url``; a URL that already ends
-in ``/codex/analytics-events/events`` is used as is), ``http://`` only for loopback hosts, and
-``codex``: the base codex itself would use (``CODEX_APP_SERVER_CHATGPT_BASE_URL`` >
-``chatgpt_base_url`` of the active profile > top-level ``chatgpt_base_url`` > the default).
+* ``codex`` (:class:`CodexSinkSpec`): OpenAI's endpoint under the base codex itself would use
+  (``CODEX_APP_SERVER_CHATGPT_BASE_URL`` > ``chatgpt_base_url`` of the active profile >
+  top-level ``chatgpt_base_url`` > the default), with the user's ChatGPT access token and
+  account id: the only sink those credentials ever go to.
+* ``https://HOST/PATH/`` or a loopback ``http://`` (:class:`HttpSinkSpec`): a collector of
+  ours. A base URL (a URL that already ends in ``/codex/analytics-events/events`` is used as
+  is). It sends its own configured token (sink_auth.py), or no ``Authorization`` at all.
 
 Differences from codex's request, all outside the body: ``User-Agent`` names this tool (codex
 sends the app-server's own user agent, which a tap does not have), ``Accept-Encoding`` is not
@@ -19,14 +22,15 @@ import hashlib
 import importlib.metadata
 import ipaddress
 import re
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from ._redact import redact, truncate
 from .codex_auth import AuthUnavailable, CredentialSource
-from .codex_config import load_codex_config
 from .retry import RetryPolicy, Verdict, classify_status, parse_retry_after
+from .sink_auth import BearerTokenAuth, ChatGptAuth, NoAuth, SinkAuth
 from .sink_base import Batch, SendResult, SinkDisabled, SinkEnv, SinkSpec, SinkSpecError
 
 EVENTS_PATH = "/codex/analytics-events/events"
@@ -44,37 +48,70 @@ def _version() -> str:
 
 USER_AGENT = f"codex-rpc-analytics/{_version()}"
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_ERROR_BODY_BYTES = 64 * 1024
 
 
 class HttpSinkSpec(SinkSpec, frozen=True):
-    # None: resolve "the codex default" from config/env when the sink is opened.
-    base_url: str | None
+    """A sink of ours (a team collector): ``https://HOST/PATH/`` or a loopback ``http://``.
+
+    It never sees the user's ChatGPT credentials. It sends the token configured for it
+    (``token_file`` or ``token_env``, from the config file) as ``Authorization: Bearer``, or no
+    ``Authorization`` at all. The token is not part of the key: the key names where events go.
+    """
+
+    base_url: str
+    token_file: str | None = None
+    token_env: str | None = None
 
     @property
     def key(self) -> str:
-        return self.base_url or CODEX_DEFAULT_FORM
+        return self.base_url
+
+    @property
+    def kind(self) -> str:
+        return "http"
+
+    def auth(self) -> SinkAuth:
+        if self.token_file is not None:
+            return BearerTokenAuth(token_file=Path(self.token_file))
+        if self.token_env is not None:
+            return BearerTokenAuth(token_env=self.token_env)
+        return NoAuth()
+
+    def open(self, env: SinkEnv) -> HttpSink | SinkDisabled:
+        auth = self.auth()
+        if isinstance(auth, BearerTokenAuth):
+            mode = auth.loose_permissions()
+            if mode is not None:
+                env.logger.warning(
+                    "analytics sink %s: %s is readable by others (mode %04o); chmod 600 it",
+                    self.key, auth.source, mode,
+                )
+        return HttpSink(self.key, events_url(self.base_url), auth, env.policy)
+
+
+class CodexSinkSpec(SinkSpec, frozen=True):
+    """``codex``: OpenAI's endpoint under codex's own ``chatgpt_base_url``, with the user's
+    ChatGPT credentials, exactly as codex 0.169.0 posts (for hosts that replace codex)."""
+
+    @property
+    def key(self) -> str:
+        return CODEX_DEFAULT_FORM
 
     @property
     def kind(self) -> str:
         return "codex-analytics"
 
     def open(self, env: SinkEnv) -> HttpSink | SinkDisabled:
-        config = load_codex_config(env.codex_home)
-        if config.error is not None:
-            return SinkDisabled(config.error)
-        if not config.analytics_enabled:
-            return SinkDisabled(
-                "analytics are disabled in codex's config.toml ([analytics] enabled = false)"
-            )
         try:
-            url = events_url(self.base_url or canonical_url(config.chatgpt_base_url))
+            url = events_url(canonical_url(env.codex_config.chatgpt_base_url))
         except SinkSpecError as exc:
             return SinkDisabled(str(exc))
         credentials = CredentialSource(env.codex_home)
         current = credentials.current()
         if isinstance(current, AuthUnavailable):
             return SinkDisabled(current.reason)
-        return HttpSink(self.key, url, credentials, env.policy)
+        return HttpSink(self.key, url, ChatGptAuth(credentials), env.policy)
 
 
 def _is_loopback(host: str) -> bool:
@@ -114,10 +151,10 @@ def parse_http(spec: str) -> HttpSinkSpec:
     return HttpSinkSpec(base_url=canonical_url(spec))
 
 
-def parse_codex(spec: str) -> HttpSinkSpec:
+def parse_codex(spec: str) -> CodexSinkSpec:
     if spec != CODEX_DEFAULT_FORM:
         raise SinkSpecError(f"the codex sink takes no argument: --sink codex (got {spec})")
-    return HttpSinkSpec(base_url=None)
+    return CodexSinkSpec()
 
 
 def build_body(payloads: list[bytes]) -> bytes:
@@ -129,15 +166,23 @@ def idempotency_key(event_ids: list[str]) -> str:
     return hashlib.sha256(",".join(event_ids).encode()).hexdigest()
 
 
+async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await response.content.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
 class HttpSink:
     groups_by_originator = True
 
-    def __init__(
-        self, key: str, url: str, credentials: CredentialSource, policy: RetryPolicy
-    ) -> None:
+    def __init__(self, key: str, url: str, auth: SinkAuth, policy: RetryPolicy) -> None:
         self._key = key
         self._url = url
-        self._credentials = credentials
+        self._auth = auth
         self._policy = policy
         self._session: aiohttp.ClientSession | None = None
 
@@ -164,14 +209,18 @@ class HttpSink:
             )
         return self._session
 
+    def credentials_version(self) -> object:
+        """Changes when the credentials may have changed (a 401 is then worth a retry)."""
+        return self._auth.version()
+
     async def send(self, batch: Batch) -> SendResult:
-        credentials = self._credentials.current()
-        if isinstance(credentials, AuthUnavailable):
-            error = f"ChatGPT login unavailable: {credentials.reason}"
-            return SendResult(Verdict.RETRY, error=error)
+        version = self._auth.version()
+        auth = self._auth.headers()
+        if isinstance(auth, AuthUnavailable):
+            return SendResult(Verdict.RETRY, error=auth.reason, auth_failed=True)
+        secrets = self._auth.secrets()
         headers = {
-            "Authorization": f"Bearer {credentials.access_token}",
-            "chatgpt-account-id": credentials.account_id,
+            **auth,
             "Content-Type": "application/json",
             EVENT_IDS_HEADER: ",".join(batch.event_ids),
             IDEMPOTENCY_HEADER: idempotency_key(batch.event_ids),
@@ -189,20 +238,30 @@ class HttpSink:
                     await response.content.read(65536)
                     return SendResult(Verdict.DELIVERED)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                snippet = (await response.content.read(200)).decode("utf-8", "replace")
+                # Read enough that a credential echoed in the body is masked whole (a cut one
+                # would leave a prefix behind); only the first few hundred characters are kept.
+                snippet = (await _read_prefix(response, _ERROR_BODY_BYTES)).decode(
+                    "utf-8", "replace"
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return SendResult(Verdict.RETRY, error=self._clean(error, credentials.secrets))
-        if status == 401 and self._credentials.current() != credentials:
-            # codex refreshed the token while we were sending: retry with the new one.
+            return SendResult(Verdict.RETRY, error=self._clean(error, secrets))
+        auth_failed = status == 401
+        if auth_failed:
+            # Not the events' fault: they stay pending until the credentials work (a refreshed
+            # token is tried at once, see the shipper).
             verdict = Verdict.RETRY
         error = f"HTTP {status}" + (f": {snippet.strip()}" if snippet.strip() else "")
         return SendResult(
-            verdict, error=self._clean(error, credentials.secrets), retry_after_s=retry_after
+            verdict,
+            error=self._clean(error, secrets),
+            retry_after_s=retry_after,
+            auth_failed=auth_failed and self._auth.version() == version,
+            too_large=status == 413,
         )
 
     @staticmethod
-    def _clean(error: str, secrets: tuple[str, str]) -> str:
+    def _clean(error: str, secrets: tuple[str, ...]) -> str:
         return truncate(redact(" ".join(error.split()), secrets))
 
     async def close(self) -> None:

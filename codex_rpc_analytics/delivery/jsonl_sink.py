@@ -78,6 +78,9 @@ class JsonlSink:
     def key(self) -> str:
         return self._spec.key
 
+    def credentials_version(self) -> object:
+        return None
+
     async def send(self, batch: Batch) -> SendResult:
         data = b"".join(payload + b"\n" for payload in batch.payloads)
         try:

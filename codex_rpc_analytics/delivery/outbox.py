@@ -85,14 +85,16 @@ class SinkCounts(msgspec.Struct):
     rejected: int = 0
 
 
-def resolve_state_dir(explicit: Path | None = None) -> Path:
-    """Explicit argument > ``$CODEX_RPC_ANALYTICS_STATE_DIR`` >
-    ``${XDG_STATE_HOME:-~/.local/state}/codex-rpc-analytics``."""
+def resolve_state_dir(explicit: Path | None = None, configured: Path | None = None) -> Path:
+    """Explicit argument (a flag) > ``$CODEX_RPC_ANALYTICS_STATE_DIR`` > ``configured`` (the
+    config file's ``state_dir``) > ``${XDG_STATE_HOME:-~/.local/state}/codex-rpc-analytics``."""
     if explicit is not None:
         return explicit.expanduser()
     env = os.environ.get(STATE_DIR_ENV)
     if env:
         return Path(env).expanduser()
+    if configured is not None:
+        return configured
     xdg = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
     return base / "codex-rpc-analytics"

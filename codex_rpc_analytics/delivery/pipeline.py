@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from ._ratelimit import RateLimitedLog
-from .codex_config import resolve_codex_home
+from .codex_config import codex_opt_out, load_codex_config, resolve_codex_home
 from .outbox import COMMIT_CHUNK, Outbox, OutboxError
 from .retry import RetryPolicy
 from .shipper import BatchLimits, Shipper
@@ -268,7 +268,21 @@ class Delivery:
         await self._stopped.wait()
 
     def _open_sinks(self) -> None:
-        env = SinkEnv(codex_home=self._codex_home, policy=self._policy, logger=self._logger)
+        if not self._specs:
+            return
+        codex_config = load_codex_config(self._codex_home)
+        opt_out = codex_opt_out(codex_config)
+        if opt_out is not None:
+            # The user's opt-out in codex is total: no event leaves through any sink, ours
+            # included. Events are still committed to the local outbox (stats, events).
+            self._logger.warning("analytics sinks disabled (%s): %s",
+                                 ", ".join(s.key for s in self._specs), opt_out)
+            with self._lock:
+                for spec in self._specs:
+                    self._sink_status[spec.key].disabled_reason = opt_out
+            return
+        env = SinkEnv(codex_home=self._codex_home, codex_config=codex_config,
+                      policy=self._policy, logger=self._logger)
         for spec in self._specs:
             try:
                 opened = spec.open(env)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import msgspec
 
+from .codex_config import CodexConfig
 from .retry import RetryPolicy, Verdict
 
 
@@ -33,12 +34,18 @@ class SendResult(msgspec.Struct, frozen=True):
     # Safe to store and log: sinks redact credentials before building it.
     error: str | None = None
     retry_after_s: float | None = None
+    # The receiver refused the credentials (401), or they could not be read: the events are
+    # not at fault, they wait (long) until the credentials change.
+    auth_failed: bool = False
+    # 413: the body was too large for the receiver; the shipper splits the batch.
+    too_large: bool = False
 
 
 class SinkEnv(msgspec.Struct, frozen=True):
     """What opening a sink may need from the process around it."""
 
     codex_home: Path
+    codex_config: CodexConfig
     policy: RetryPolicy
     logger: logging.Logger
 
@@ -52,6 +59,10 @@ class SinkDisabled(msgspec.Struct, frozen=True):
 class Sink(Protocol):
     @property
     def key(self) -> str: ...
+
+    def credentials_version(self) -> object:
+        """Changes when the sink's credentials may have changed (None: it has none)."""
+        ...
 
     @property
     def groups_by_originator(self) -> bool: ...

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .http_sink import HttpSinkSpec, parse_codex, parse_http
+from .http_sink import CodexSinkSpec, HttpSinkSpec, parse_codex, parse_http
 from .jsonl_sink import JsonlSinkSpec, parse_jsonl
 from .sink_base import SinkSpec, SinkSpecError
 
 __all__ = [
+    "CodexSinkSpec",
     "HttpSinkSpec",
     "JsonlSinkSpec",
     "SinkSpec",
@@ -46,7 +47,9 @@ def register_sink_scheme(scheme: str, form: str, parse: Callable[[str], SinkSpec
 register_sink_scheme("jsonl", "jsonl:PATH", parse_jsonl)
 register_sink_scheme("https", "https://HOST/PATH/", parse_http)
 register_sink_scheme("http", "http://127.0.0.1:PORT/PATH/ (loopback only)", parse_http)
-register_sink_scheme("codex", "codex (codex's own chatgpt_base_url)", parse_codex)
+register_sink_scheme(
+    "codex", "codex (codex's own chatgpt_base_url, with the ChatGPT login)", parse_codex
+)
 
 
 def accepted_forms() -> str:

@@ -77,16 +77,16 @@ def test_flush_reports_what_remains(tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     spec = parse_sink_spec(f"jsonl:{target}")
     outbox = Outbox.open(state_dir)
-    outbox.commit([(*make_event(1), 1.0)], [spec.key, "https://collector.invalid/"])
+    outbox.commit([(*make_event(1), 1.0)], [spec.key, "codex"])
     outbox.close()
     out = io.StringIO()
     assert flush_command(state_dir, [spec], None, 5.0, out=out) == 0
     assert f"{spec.key}: delivered 1, pending 0, rejected 0" in out.getvalue()
     assert target.read_bytes() == make_event(1)[1] + b"\n"
-    # The https sink has no ChatGPT login here: it stays pending, and flush says so.
+    # The codex sink has no ChatGPT login here: it stays pending, and flush says so.
     codex_home = tmp_path / "empty-codex-home"
     out = io.StringIO()
     assert flush_command(state_dir, [], codex_home, 1.0, out=out) == 1
     text = out.getvalue()
-    assert "https://collector.invalid/: delivered 0, pending 1, rejected 0 (disabled:" in text
+    assert "codex: delivered 0, pending 1, rejected 0 (disabled:" in text
     assert text.rstrip().endswith("1 events still pending")

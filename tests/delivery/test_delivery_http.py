@@ -50,13 +50,20 @@ def _delivery(
     )
 
 
+def codex_sink_at(codex_home: Path, base_url: str) -> str:
+    """Point codex's own ``chatgpt_base_url`` at a loopback collector; the ``codex`` sink
+    (the only one that carries the ChatGPT login) then posts there."""
+    (codex_home / "config.toml").write_text(f'chatgpt_base_url = "{base_url}"\n')
+    return "codex"
+
+
 def _assert_no_secret(caplog: pytest.LogCaptureFixture, *texts: str) -> None:
     blob = caplog.text + "".join(texts)
     assert ACCESS_TOKEN not in blob
     assert ACCOUNT_ID not in blob
 
 
-async def test_refused_then_503_then_429_then_200_delivers_each_event_once(
+async def test_codex_sink_refused_then_503_then_429_then_200_delivers_each_event_once(
     aiohttp_server: Any,
     collector: Collector,
     codex_home: Path,
@@ -66,7 +73,7 @@ async def test_refused_then_503_then_429_then_200_delivers_each_event_once(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     port = free_port()
-    url = f"http://127.0.0.1:{port}/backend-api/"
+    url = codex_sink_at(codex_home, f"http://127.0.0.1:{port}/backend-api/")
     delivery = _delivery(state_dir, url, codex_home, fast_policy)
     delivery.start()
     events = [make_event(i) for i in range(10)]
@@ -187,49 +194,94 @@ async def test_400_parks_the_batch_as_rejected_and_stats_show_it(
 
 
 @pytest.mark.parametrize(
-    ("config", "auth", "reason"),
+    ("config", "reason"),
     [
-        ("[analytics]\nenabled = false\n", None, "enabled = false"),
-        ('profile = "p"\n[profiles.p.analytics]\nenabled = false\n', None, "enabled = false"),
-        ("[analytics]\nenabled = true\n", "apikey", "API key"),
-        ("", "none", "not logged in"),
+        ("[analytics]\nenabled = false\n", "enabled = false"),
+        ('profile = "p"\n[profiles.p.analytics]\nenabled = false\n', "enabled = false"),
+        ("[analytics\n", "counts as an opt-out"),
     ],
 )
-async def test_disabled_config_or_no_chatgpt_login_sends_nothing_and_warns_once(
+async def test_codex_opt_out_is_total_no_sink_sends_and_one_warning(
     aiohttp_server: Any,
     collector: Collector,
     codex_home: Path,
     state_dir: Path,
     fast_policy: RetryPolicy,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
     config: str,
-    auth: str | None,
     reason: str,
 ) -> None:
-    (codex_home / "config.toml").write_text(config)
-    if auth == "apikey":
-        (codex_home / "auth.json").write_text(
-            f'{{"OPENAI_API_KEY":"{API_KEY}","auth_mode":"apikey"}}'
-        )
-    elif auth == "none":
-        (codex_home / "auth.json").unlink()
     server = await aiohttp_server(collector.app())
-    url = f"http://127.0.0.1:{server.port}/backend-api/"
-    delivery = _delivery(state_dir, url, codex_home, fast_policy)
+    team = f"http://127.0.0.1:{server.port}/team/"
+    codex = codex_sink_at(codex_home, f"http://127.0.0.1:{server.port}/backend-api/")
+    (codex_home / "config.toml").write_text((codex_home / "config.toml").read_text() + config)
+    local = tmp_path / "events.jsonl"
+    delivery = Delivery(
+        state_dir=state_dir,
+        sinks=[parse_sink_spec(s) for s in (codex, team, f"jsonl:{local}")],
+        codex_home=codex_home,
+        retry_policy=fast_policy,
+        batch_linger_s=0.05,
+        logger=logging.getLogger("test.delivery"),
+    )
     delivery.start()
     delivery.submit([make_event(i) for i in range(3)])
     delivery.submit([make_event(i) for i in range(3, 6)])
     await wait_until(lambda: delivery.status().committed == 6)
     result = await delivery.close_async(2)
-    assert collector.requests == []
+    assert collector.requests == [] and not local.exists()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and reason in warnings[0].getMessage()
     status = delivery.status()
-    assert status.committed == 6 and not status.sinks[0].enabled
-    assert reason in (status.sinks[0].disabled_reason or "")
+    # Recorded locally (the user's own stats), shipped nowhere, owed to no sink later.
+    assert status.committed == 6
+    assert all(not s.enabled and reason in (s.disabled_reason or "") for s in status.sinks)
     assert result.complete  # nothing is owed to a disabled sink
+    assert outbox_rows(state_dir, "SELECT COUNT(*) FROM events") == [(6,)]
     assert outbox_rows(state_dir, "SELECT COUNT(*) FROM deliveries") == [(0,)]
-    assert API_KEY not in caplog.text
+    _assert_no_secret(caplog)
+
+
+@pytest.mark.parametrize(("auth", "reason"), [("apikey", "API key"), ("none", "not logged in")])
+async def test_api_key_or_no_login_stops_only_the_codex_sink_not_a_team_collector(
+    aiohttp_server: Any,
+    collector: Collector,
+    codex_home: Path,
+    state_dir: Path,
+    fast_policy: RetryPolicy,
+    caplog: pytest.LogCaptureFixture,
+    auth: str,
+    reason: str,
+) -> None:
+    if auth == "apikey":
+        (codex_home / "auth.json").write_text(
+            f'{{"OPENAI_API_KEY":"{API_KEY}","auth_mode":"apikey"}}'
+        )
+    else:
+        (codex_home / "auth.json").unlink()
+    server = await aiohttp_server(collector.app())
+    team = f"http://127.0.0.1:{server.port}/team/"
+    codex = codex_sink_at(codex_home, f"http://127.0.0.1:{server.port}/backend-api/")
+    delivery = Delivery(
+        state_dir=state_dir,
+        sinks=[parse_sink_spec(codex), parse_sink_spec(team)],
+        codex_home=codex_home,
+        retry_policy=fast_policy,
+        batch_linger_s=0.05,
+        logger=logging.getLogger("test.delivery"),
+    )
+    delivery.start()
+    delivery.submit([make_event(i) for i in range(4)])
+    result = await delivery.flush_async(5)
+    await delivery.close_async(2)
+    assert result.complete and result.sinks[team].delivered == 4
+    assert [r.path for r in collector.requests] == ["/team/codex/analytics-events/events"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "codex" in warnings[0] and reason in warnings[0]
+    codex_status, team_status = delivery.status().sinks
+    assert not codex_status.enabled and team_status.enabled
+    assert API_KEY not in caplog.text and API_KEY not in repr(collector.requests)
     _assert_no_secret(caplog)
 
 
@@ -309,7 +361,7 @@ async def test_refreshed_token_is_picked_up_after_a_401(
 
     collector.on_request = refresh_on_first
     server = await aiohttp_server(collector.app())
-    url = f"http://127.0.0.1:{server.port}/backend-api/"
+    url = codex_sink_at(codex_home, f"http://127.0.0.1:{server.port}/backend-api/")
     delivery = _delivery(state_dir, url, codex_home, fast_policy)
     delivery.start()
     delivery.submit([make_event(1)])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from codex_rpc_analytics.delivery import (
+    CodexSinkSpec,
     HttpSinkSpec,
     JsonlSinkSpec,
     SinkSpec,
@@ -37,7 +38,7 @@ def test_jsonl_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyP
 )
 def test_http_forms_accepted_and_keys_round_trip(value: str) -> None:
     spec = parse_sink_spec(value)
-    assert isinstance(spec, HttpSinkSpec)
+    assert isinstance(spec, CodexSinkSpec if value == "codex" else HttpSinkSpec)
     assert parse_sink_spec(spec.key) == spec
 
 
