@@ -92,7 +92,9 @@ def assert_clean_session(result: SessionResult) -> None:
     assert result.peer_exit_code == 0
     # codex may leave helpers behind (API-key auth starts `git ls-remote` for plugin sync and
     # exits without waiting for it); only a leftover codex would mean an unclean shutdown.
-    leftover_codex = [p for p in result.leftover_processes if Path(p["argv"][0]).name == "codex"]
+    # A process caught while exiting has an empty argv (its /proc cmdline is gone): not codex.
+    leftover_codex = [p for p in result.leftover_processes
+                      if p["argv"] and Path(p["argv"][0]).name == "codex"]
     assert leftover_codex == []
     assert result.raw["invisible_thread_events"] == []
     assert [p["path"] for p in result.analytics] == [CODEX_ANALYTICS_PATH] * len(result.analytics)
