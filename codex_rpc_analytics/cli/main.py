@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import example_command, proxy_command, replay_command, store_commands
+from . import collect_command, example_command, proxy_command, replay_command, store_commands
 from .errors import PROG, OneLineArgumentParser
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     proxy_command.add_parser(subparsers)
     replay_command.add_parser(subparsers)
     store_commands.add_parsers(subparsers)
+    collect_command.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""``collect``: the team collector; ``collect token add NAME`` / ``collect token list``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..collector import TOKENS_FILENAME, TokenFileError, add_token, serve, token_names
+from ..store import DEFAULT_STORE_FILENAME, StoreError
+from .errors import PROG, OneLineArgumentParser, fail
+from .options import add_state_dir_option, state_dir_of
+
+if TYPE_CHECKING:
+    from .errors import Subcommands
+
+DEFAULT_PORT = 8419
+
+
+def add_parser(subparsers: Subcommands) -> None:
+    collect = subparsers.add_parser(
+        "collect", help="run the team collector that proxies ship events to",
+        description="Receive analytics events from many proxies (POST "
+                    "…/codex/analytics-events/events with an ingest token) and store each "
+                    "exactly once. With no flags: a SQLite store in the state directory and "
+                    f"127.0.0.1:{DEFAULT_PORT}.")
+    add_state_dir_option(collect)
+    collect.add_argument(
+        "--store", metavar="STORE",
+        help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (any number of collectors may share "
+             f"it), or a SQLite file (default: {DEFAULT_STORE_FILENAME} in the state directory)")
+    collect.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT",
+                         help=f"address to serve on (default 127.0.0.1:{DEFAULT_PORT}; port 0: "
+                              "any free port, printed at start)")
+    collect.add_argument("--reuse-port", action="store_true",
+                         help="share the port with other collectors on this machine "
+                              "(SO_REUSEPORT: the kernel spreads connections over them)")
+    add_tokens_option(collect)
+    collect.set_defaults(run=run_collect)
+
+    commands = collect.add_subparsers(dest="collect_command", metavar="token",
+                                      parser_class=OneLineArgumentParser)
+    token = commands.add_parser("token", help="manage ingest tokens")
+    token_commands = token.add_subparsers(dest="token_command", metavar="add|list",
+                                          parser_class=OneLineArgumentParser)
+    token_commands.required = True
+    add = token_commands.add_parser(
+        "add", help="create an ingest token for NAME, print it once and store its hash",
+        description="Create an ingest token: printed once on stdout, only its SHA-256 is "
+                    "kept in the tokens file. NAME is stored as the source of every event "
+                    "sent with it. Revoke by deleting its line; a running collector reloads.")
+    add.add_argument("name", metavar="NAME")
+    add_tokens_option(add)
+    add_state_dir_option(add)
+    add.set_defaults(run=run_token_add)
+    listing = token_commands.add_parser("list", help="print the names in the tokens file")
+    add_tokens_option(listing)
+    add_state_dir_option(listing)
+    listing.set_defaults(run=run_token_list)
+
+
+def add_tokens_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tokens", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+        help=f"the ingest tokens file (default: {TOKENS_FILENAME} in the state directory)")
+
+
+def tokens_path_of(args: argparse.Namespace) -> Path:
+    explicit: Path | None = getattr(args, "tokens", None)
+    return explicit.expanduser() if explicit else state_dir_of(args) / TOKENS_FILENAME
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        fail(f"--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
+    return host.strip("[]"), int(port)
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    host, port = _listen(args.listen)
+    store = args.store or str(state_dir_of(args) / DEFAULT_STORE_FILENAME)
+    logging.basicConfig(format=f"{PROG} collect: %(message)s", level=logging.WARNING,
+                        stream=sys.stderr)
+    logger = logging.getLogger("codex_rpc_analytics.collector")
+    try:
+        asyncio.run(serve(store, host, port, tokens_path_of(args), reuse_port=args.reuse_port,
+                          logger=logger, announce=sys.stderr))
+    except StoreError as exc:
+        fail(str(exc), status=1)
+    except OSError as exc:
+        fail(f"cannot listen on {args.listen}: {exc.strerror or exc}", status=1)
+    return 0
+
+
+def run_token_add(args: argparse.Namespace) -> int:
+    path = tokens_path_of(args)
+    try:
+        token = add_token(path, args.name)
+    except TokenFileError as exc:
+        fail(str(exc), status=1)
+    print(token)
+    print(f"{PROG}: token for {args.name!r} added to {path}; it is shown only this once",
+          file=sys.stderr)
+    return 0
+
+
+def run_token_list(args: argparse.Namespace) -> int:
+    try:
+        names = token_names(tokens_path_of(args))
+    except TokenFileError as exc:
+        fail(str(exc), status=1)
+    for name in names:
+        print(name)
+    return 0

@@ -1,0 +1,76 @@
+"""Running a collector process: open the store, listen, serve until SIGTERM or SIGINT.
+
+Collectors are stateless: start as many as the load needs, on one PostgreSQL. With
+``reuse_port`` several collectors on one machine listen on the same port and the kernel
+spreads connections over them (``SO_REUSEPORT``); when one dies, the others take its new
+connections, and what it had not acknowledged is resent by the senders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from ..store import StoreError, open_store
+from .server import MAX_FIELD_BYTES, Collector
+from .tokens import TokenBook
+
+# Connections to the store per collector; PostgreSQL's default max_connections is 100.
+STORE_CONNECTIONS = 8
+
+
+async def serve(
+    store_spec: str,
+    host: str,
+    port: int,
+    tokens_path: Path,
+    *,
+    reuse_port: bool = False,
+    logger: logging.Logger,
+    announce: TextIO = sys.stdout,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (or SIGTERM/SIGINT). The first line on ``announce`` is
+    ``listening on http://HOST:PORT/`` once connections are accepted (the port is the real one
+    when 0 was asked)."""
+    # wait=False: a database that is down now is answered with 503 until it is up.
+    store = await open_store(store_spec, migrate=True, max_connections=STORE_CONNECTIONS,
+                             wait=False)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner: web.AppRunner | None = None
+    try:
+        try:
+            await store.ping()
+        except StoreError as exc:
+            logger.warning("store not reachable yet, answering 503 until it is: %s", exc)
+        tokens = TokenBook(tokens_path, logger)
+        collector = Collector(store, tokens, logger=logger)
+        runner = web.AppRunner(collector.app(), access_log=None,
+                               handler_cancellation=True, auto_decompress=False,
+                               max_field_size=MAX_FIELD_BYTES, max_line_size=MAX_FIELD_BYTES)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        await site.start()
+        bound = runner.addresses[0]
+        print(f"listening on http://{_host(bound[0])}:{bound[1]}/ (store: {store.display}, "
+              f"tokens: {tokens_path}, {len(tokens)} tokens)", file=announce, flush=True)
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        if runner is not None:
+            await runner.cleanup()
+        await store.close()
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

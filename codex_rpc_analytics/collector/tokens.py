@@ -1,0 +1,172 @@
+"""Ingest tokens: who may write to the collector, and the name stored with their events.
+
+The tokens file holds one token a line as ``NAME sha256:HEX`` (``#`` starts a comment): the
+name becomes the ``source`` of every event sent with that token, and only the token's SHA-256
+is at rest. A token is 32 random bytes behind a recognisable prefix (``cra_ingest_``, so a
+leaked one is easy to find in a secret scanner), which makes a plain SHA-256 as strong as a
+slow password hash would be for a human secret; GitHub and PyPI store API tokens the same way.
+
+Revoking is deleting the line. The collector re-reads the file when its size, mtime or inode
+changes (one ``stat`` per request, about a microsecond), so edits and ``collect token add``
+apply to the next request without a restart. A presented token is hashed and compared with
+every entry by :func:`hmac.compare_digest`, without stopping at a match, so the time taken
+says nothing about which entry matched or how much of a hash was right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+TOKEN_PREFIX = "cra_ingest_"
+TOKENS_FILENAME = "collector-tokens"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_LINE = re.compile(r"^(\S+)\s+sha256:([0-9a-f]{64})$")
+_UNREADABLE = (-1, -1, -1)
+_HEADER = "# codex-rpc-analytics collector ingest tokens: NAME sha256:HEX, one a line\n"
+
+
+class TokenFileError(Exception):
+    """The tokens file cannot be used as asked; one line, fit for a CLI error."""
+
+
+class _Entry(NamedTuple):
+    name: str
+    digest: bytes
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def add_token(path: Path, name: str) -> str:
+    """Create a token for ``name``, append its hash to ``path`` (0600) and return the token:
+    the only time it exists in clear. Several tokens may share a name (rotation)."""
+    if not NAME_PATTERN.match(name):
+        raise TokenFileError(
+            f"token name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit")
+    token = new_token()
+    line = f"{name} sha256:{hash_token(token).hex()}\n"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if os.fstat(fd).st_size == 0:
+                os.write(fd, _HEADER.encode())
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise TokenFileError(f"cannot write tokens file {path}: {exc.strerror}") from None
+    return token
+
+
+def token_names(path: Path) -> list[str]:
+    """The names in a tokens file, in file order (for ``collect token list``)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise TokenFileError(f"cannot read tokens file {path}: {exc.strerror}") from None
+    entries, _ = _parse(text)
+    return [entry.name for entry in entries]
+
+
+def _parse(text: str) -> tuple[list[_Entry], list[int]]:
+    entries: list[_Entry] = []
+    bad_lines: list[int] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None or not NAME_PATTERN.match(match.group(1)):
+            bad_lines.append(number)
+            continue
+        entries.append(_Entry(match.group(1), bytes.fromhex(match.group(2))))
+    return entries, bad_lines
+
+
+class TokenBook:
+    """The tokens file as the collector reads it: reloaded when it changes."""
+
+    def __init__(self, path: Path, logger: logging.Logger,
+                 stat: Callable[[Path], os.stat_result] = os.stat) -> None:
+        self.path = path
+        self._logger = logger
+        self._stat = stat
+        self._signature: tuple[int, int, int] | None = None
+        self._entries: list[_Entry] = []
+        self._loaded = False
+        self.reload_if_changed()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def reload_if_changed(self) -> None:
+        try:
+            st = self._stat(self.path)
+            signature: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            signature = None
+        except OSError as exc:
+            # Keep the tokens we have; say so once per change of state.
+            if self._signature != _UNREADABLE:
+                self._logger.warning("cannot read tokens file %s: %s", self.path, exc.strerror)
+                self._signature = _UNREADABLE
+            return
+        if self._loaded and signature == self._signature:
+            return
+        self._loaded = True
+        self._signature = signature
+        if signature is None:
+            self._entries = []
+            self._logger.warning(
+                "no tokens file at %s: every ingest request is refused (401) until one is "
+                "added with `codex-rpc-analytics collect token add NAME`", self.path)
+            return
+        try:
+            text = self.path.read_text(errors="replace")
+        except OSError as exc:
+            self._logger.warning("cannot read tokens file %s: %s", self.path, exc.strerror)
+            return
+        self._entries, bad_lines = _parse(text)
+        for number in bad_lines:
+            # The line itself is not logged: it may hold a token pasted by mistake.
+            self._logger.warning("tokens file %s:%d: not `NAME sha256:HEX`; line ignored",
+                                 self.path, number)
+        self._logger.info("tokens file %s: %d tokens", self.path, len(self._entries))
+
+    def source_of(self, token: str) -> str | None:
+        """The name of the entry whose hash matches ``token``, or None (constant time in the
+        number of entries, whatever matches)."""
+        self.reload_if_changed()
+        digest = hash_token(token)
+        found: str | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(entry.digest, digest) and found is None:
+                found = entry.name
+        return found
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, else None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
