@@ -7,7 +7,6 @@ and every subprocess a test starts is kept from finding the working tree the sam
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import shutil
@@ -16,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 import codex_rpc_analytics
@@ -74,14 +72,4 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_dsn(pg_server: PgServer) -> str:
     """A fresh, empty database on the shared server: each test its own."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(pg_server.dsn)
-        try:
-            await conn.execute(f"CREATE DATABASE {name}")
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return pg_server.dsn.rsplit("/", 1)[0] + f"/{name}"
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -128,6 +128,12 @@ class PgServer:
         self.stop(mode)
         self.start()
 
+    def create_database(self, name: str) -> str:
+        """Create an empty database; returns its DSN."""
+        self._check(self._run("psql", "-X", "-q", "-d", self.dsn, "-c",
+                              f'CREATE DATABASE "{name}"'), "CREATE DATABASE")
+        return self.dsn.rsplit("/", 1)[0] + f"/{name}"
+
     def running(self) -> bool:
         return self._run("pg_ctl", "-D", str(self.data), "status").returncode == 0
 

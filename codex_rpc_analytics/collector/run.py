@@ -18,7 +18,7 @@ from typing import TextIO
 from aiohttp import web
 
 from ..store import StoreError, open_store
-from .server import MAX_FIELD_BYTES, Collector
+from .server import Collector
 from .tokens import TokenBook
 
 # Connections to the store per collector; PostgreSQL's default max_connections is 100.
@@ -54,9 +54,7 @@ async def serve(
             logger.warning("store not reachable yet, answering 503 until it is: %s", exc)
         tokens = TokenBook(tokens_path, logger)
         collector = Collector(store, tokens, logger=logger)
-        runner = web.AppRunner(collector.app(), access_log=None,
-                               handler_cancellation=True, auto_decompress=False,
-                               max_field_size=MAX_FIELD_BYTES, max_line_size=MAX_FIELD_BYTES)
+        runner = web.AppRunner(collector.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()

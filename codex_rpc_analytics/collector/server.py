@@ -39,7 +39,6 @@ from .tokens import TokenBook, bearer_token
 
 EVENTS_SUFFIX = "/codex/analytics-events/events"
 RETRY_AFTER_S = 2
-# Headers: our sink's id list for 1,000 events (about 37 KB) must fit in one header field.
 MAX_FIELD_BYTES = 64 * 1024
 
 
@@ -63,9 +62,14 @@ class Collector:
         self._store_down = False
 
     def app(self) -> web.Application:
-        # client_max_size bounds what aiohttp itself buffers: the body as sent (the runner does
-        # not decompress; decode_body inflates within the limit).
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        # The body is inflated by decode_body, within the limit, not by aiohttp (which would
+        # inflate a gzip bomb in full): so client_max_size bounds the body as sent. The id
+        # list of a 1,000-event batch (about 37 KB) must fit in one header field.
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES,
+            handler_args={"auto_decompress": False, "max_field_size": MAX_FIELD_BYTES,
+                          "max_line_size": MAX_FIELD_BYTES},
+        )
         app.router.add_get("/livez", self.livez)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_post("/{path:.*}", self.post_events)
