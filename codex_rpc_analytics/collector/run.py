@@ -17,7 +17,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from ..store import StoreError, open_store
+from ..store import StoreUnavailable, open_store
 from .server import Collector
 from .tokens import TokenBook
 
@@ -50,7 +50,7 @@ async def serve(
     try:
         try:
             await store.ping()
-        except StoreError as exc:
+        except StoreUnavailable as exc:  # any other StoreError (auth, bad DSN) is fatal
             logger.warning("store not reachable yet, answering 503 until it is: %s", exc)
         tokens = TokenBook(tokens_path, logger)
         collector = Collector(store, tokens, logger=logger)

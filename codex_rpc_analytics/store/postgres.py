@@ -104,9 +104,11 @@ class PostgresStore(EventStore):
                 self._dsn, min_size=1, max_size=self._max_connections,
                 timeout=CONNECT_TIMEOUT_S, command_timeout=COMMAND_TIMEOUT_S,
             )
+        except (asyncpg.exceptions.ClientConfigurationError, ValueError) as exc:
+            raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"cannot reach {self.display}: {_describe(exc)}") from None
-        except (asyncpg.PostgresError, ValueError) as exc:
+        except asyncpg.PostgresError as exc:
             # Authentication, unknown database, a malformed DSN: not going to fix itself.
             raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
         try:
