@@ -9,14 +9,16 @@ at all (:class:`NotAnEvent`): unknown event types are stored like any other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from .schema import COLUMN_NAMES
 
-# What PostgreSQL's BIGINT holds; a larger JSON number is kept in the payload only.
+# What PostgreSQL's BIGINT holds; a larger JSON number fails the typed decode, and the slow
+# path then leaves that column NULL (the payload keeps the number).
 _INT64 = (-(2**63), 2**63 - 1)
+Int64 = Annotated[int, msgspec.Meta(ge=_INT64[0], le=_INT64[1])]
 MAX_EVENT_BYTES = 64 * 1024
 
 
@@ -51,23 +53,23 @@ class _Params(msgspec.Struct):
     status: str | None = None
     is_first_turn: bool | None = None
     codex_error_kind: str | None = None
-    codex_error_http_status_code: int | None = None
-    duration_ms: int | None = None
-    explicit_client_interrupt_requested_at_ms: int | None = None
-    steer_count: int | None = None
-    input_tokens: int | None = None
-    cached_input_tokens: int | None = None
-    output_tokens: int | None = None
-    reasoning_output_tokens: int | None = None
-    total_tokens: int | None = None
-    total_tool_call_count: int | None = None
-    shell_command_count: int | None = None
-    file_change_count: int | None = None
-    mcp_tool_call_count: int | None = None
-    dynamic_tool_call_count: int | None = None
-    subagent_tool_call_count: int | None = None
-    web_search_count: int | None = None
-    image_generation_count: int | None = None
+    codex_error_http_status_code: Int64 | None = None
+    duration_ms: Int64 | None = None
+    explicit_client_interrupt_requested_at_ms: Int64 | None = None
+    steer_count: Int64 | None = None
+    input_tokens: Int64 | None = None
+    cached_input_tokens: Int64 | None = None
+    output_tokens: Int64 | None = None
+    reasoning_output_tokens: Int64 | None = None
+    total_tokens: Int64 | None = None
+    total_tool_call_count: Int64 | None = None
+    shell_command_count: Int64 | None = None
+    file_change_count: Int64 | None = None
+    mcp_tool_call_count: Int64 | None = None
+    dynamic_tool_call_count: Int64 | None = None
+    subagent_tool_call_count: Int64 | None = None
+    web_search_count: Int64 | None = None
+    image_generation_count: Int64 | None = None
     sandbox_policy: str | None = None
     approval_policy: str | None = None
     reasoning_effort: str | None = None
@@ -82,10 +84,10 @@ class _Params(msgspec.Struct):
     invoke_type: str | None = None
     action: str | None = None
     # Moments, each in its event's unit (see occurred_at_ms).
-    created_at: int | None = None
-    started_at: int | None = None
-    completed_at: int | None = None
-    occurred_at_ms: int | None = None
+    created_at: Int64 | None = None
+    started_at: Int64 | None = None
+    completed_at: Int64 | None = None
+    occurred_at_ms: Int64 | None = None
 
 
 class _Event(msgspec.Struct):
@@ -207,23 +209,23 @@ def make_row(
         p.status,
         p.is_first_turn,
         p.codex_error_kind,
-        _int(p.codex_error_http_status_code),
-        _int(p.duration_ms),
-        _int(p.explicit_client_interrupt_requested_at_ms),
-        _int(p.steer_count),
-        _int(p.input_tokens),
-        _int(p.cached_input_tokens),
-        _int(p.output_tokens),
-        _int(p.reasoning_output_tokens),
-        _int(p.total_tokens),
-        _int(p.total_tool_call_count),
-        _int(p.shell_command_count),
-        _int(p.file_change_count),
-        _int(p.mcp_tool_call_count),
-        _int(p.dynamic_tool_call_count),
-        _int(p.subagent_tool_call_count),
-        _int(p.web_search_count),
-        _int(p.image_generation_count),
+        p.codex_error_http_status_code,
+        p.duration_ms,
+        p.explicit_client_interrupt_requested_at_ms,
+        p.steer_count,
+        p.input_tokens,
+        p.cached_input_tokens,
+        p.output_tokens,
+        p.reasoning_output_tokens,
+        p.total_tokens,
+        p.total_tool_call_count,
+        p.shell_command_count,
+        p.file_change_count,
+        p.mcp_tool_call_count,
+        p.dynamic_tool_call_count,
+        p.subagent_tool_call_count,
+        p.web_search_count,
+        p.image_generation_count,
         p.sandbox_policy,
         p.approval_policy,
         p.reasoning_effort,

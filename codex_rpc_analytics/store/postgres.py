@@ -35,19 +35,39 @@ from .base import (
     payload_filter,
 )
 from .migrations import migrate_postgres, postgres_version_of
-from .schema import COLUMNS
+from .schema import COLUMNS, Column, column_type
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 30.0
 
-_ARRAY_TYPES = {"text": "text[]", "int": "bigint[]", "bool": "boolean[]", "json": "text[]"}
+# Each batch is COPYed (binary) into a per-connection staging table, then moved into events
+# by one INSERT … SELECT … ON CONFLICT DO NOTHING, in one transaction. COPY costs the collector
+# a third of the CPU that array parameters to unnest() did (asyncpg checks every array element
+# against the iterable ABCs), and the staging table is temporary: unlogged, private to the
+# connection, emptied at commit.
+STAGING = "incoming_events"
+_STAGING_TYPES = {"text": "TEXT", "int": "BIGINT", "bool": "BOOLEAN", "json": "TEXT"}
+_CREATE_STAGING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} ("
+    + ", ".join(f"{c.name} {_STAGING_TYPES[c.kind]}" for c in COLUMNS)
+    + ", n BIGINT GENERATED ALWAYS AS IDENTITY) ON COMMIT DELETE ROWS"
+)
+
+
+def _from_staging(column: Column) -> str:
+    # The payload is staged as text and becomes JSON (validated) on the way into events.
+    if column.kind == "json":
+        return f"{column.name}::{column_type('postgresql', column)}"
+    return column.name
+
+
 _INSERT = (
     f"INSERT INTO events ({', '.join(c.name for c in COLUMNS)})"
-    f" SELECT {', '.join(c.name + '::jsonb' if c.kind == 'json' else c.name for c in COLUMNS)}"
-    f" FROM unnest({', '.join(f'${i}::{_ARRAY_TYPES[c.kind]}' for i, c in enumerate(COLUMNS, 1))})"
-    f" WITH ORDINALITY AS t({', '.join(c.name for c in COLUMNS)}, n) ORDER BY n"
+    f" SELECT {', '.join(_from_staging(c) for c in COLUMNS)}"
+    f" FROM {STAGING} ORDER BY n"
     " ON CONFLICT (source, event_id) DO NOTHING"
 )
+_COLUMN_NAMES = [c.name for c in COLUMNS]
 
 # Errors that say "not now" rather than "not this data".
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -103,6 +123,7 @@ class PostgresStore(EventStore):
             pool = await asyncpg.create_pool(
                 self._dsn, min_size=1, max_size=self._max_connections,
                 timeout=CONNECT_TIMEOUT_S, command_timeout=COMMAND_TIMEOUT_S,
+                init=_prepare_connection,
             )
         except (asyncpg.exceptions.ClientConfigurationError, ValueError) as exc:
             raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
@@ -137,8 +158,9 @@ class PostgresStore(EventStore):
         return IngestResult(inserted, len(rows) - inserted)
 
     async def _insert(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> int:
-        columns = list(zip(*rows, strict=True))
-        status: str = await pool.execute(_INSERT, *columns)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table(STAGING, records=rows, columns=_COLUMN_NAMES)
+            status: str = await conn.execute(_INSERT)
         return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <n>"
 
     async def _insert_one_by_one(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> IngestResult:
@@ -186,6 +208,11 @@ class PostgresStore(EventStore):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    """Every new pooled connection gets its staging table (temporary: per connection)."""
+    await conn.execute(_CREATE_STAGING)
 
 
 def _describe(exc: BaseException) -> str:

@@ -105,7 +105,7 @@ INDEX = {name: i for i, name in enumerate(COLUMN_NAMES)}
 
 _TYPES: dict[str, dict[Kind, str]] = {
     "sqlite": {"text": "TEXT", "int": "INTEGER", "bool": "INTEGER", "json": "TEXT"},
-    "postgresql": {"text": "TEXT", "int": "BIGINT", "bool": "BOOLEAN", "json": "JSONB"},
+    "postgresql": {"text": "TEXT", "int": "BIGINT", "bool": "BOOLEAN", "json": "JSON"},
 }
 
 

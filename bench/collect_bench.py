@@ -1,0 +1,198 @@
+"""Collector ingestion into a real PostgreSQL: 1 and 3 collectors next to a raw asyncpg COPY.
+
+A throwaway PostgreSQL (tests/pgserver.py: initdb + pg_ctl in a temp dir, loopback only) gets
+a fresh database per run. Each run sends the same events (real codex turn and thread events
+from tests/fixtures, each with its own id) as batches of 100, the size our HTTP sink sends,
+from ``CONCURRENCY`` connections at once, to ``codex-rpc-analytics collect`` processes (one,
+then three on the same database, requests spread round-robin). Reported: events/s from the
+first request to the last 200 (everything committed), and the request latency (p50, p99).
+The limit next to it: the same rows written by one asyncpg ``copy_records_to_table`` into a
+table with the same schema and indexes (no HTTP, no parsing, no conflict check).
+
+The load generator runs in this process and shares the 2 cores with the collectors and the
+server, as a real deployment on one small machine would not; the figures are a floor.
+
+Run alone: ``python bench/collect_bench.py [N]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from codex_rpc_analytics.collector import add_token
+from codex_rpc_analytics.store import COLUMN_NAMES, make_row, open_store
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # pgserver.py: standard library only
+
+import pgserver  # noqa: E402
+
+BATCH = 100
+CONCURRENCY = 16
+PATH = "/codex/analytics-events/events"
+
+
+def _events(n: int) -> list[bytes]:
+    """n real events (the recorded sessions' turn and thread events), each a distinct turn."""
+    fixtures = REPO / "tests" / "fixtures" / "transcripts"
+    recorded = [line for f in sorted(fixtures.glob("*.events.jsonl"))
+                for line in f.read_bytes().splitlines()]
+    events = []
+    for i in range(n):
+        doc = json.loads(recorded[i % len(recorded)])
+        doc["event_params"]["thread_id"] = f"bench-thread-{i // 10}"
+        if "turn_id" in doc["event_params"]:
+            doc["event_params"]["turn_id"] = f"bench-turn-{i}"
+        events.append(json.dumps(doc, separators=(",", ":")).encode())
+    return events
+
+
+class CollectProcess:
+    def __init__(self, dsn: str, tokens: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "codex_rpc_analytics", "collect", "--store", dsn,
+             "--listen", "127.0.0.1:0", "--tokens", str(tokens)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.startswith("listening on "):
+                self.url = line.split()[2].rstrip("/") + PATH
+                return
+        raise RuntimeError("collect did not start")
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the collector process has used."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.communicate(timeout=30)
+
+
+async def _send(urls: list[str], token: str, events: list[bytes]) -> tuple[float, list[float]]:
+    requests = []
+    for start in range(0, len(events), BATCH):
+        chunk = events[start:start + BATCH]
+        ids = ",".join(f"bench-{start + i}" for i in range(len(chunk)))
+        requests.append((b'{"events":[' + b",".join(chunk) + b"]}", {
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+            "X-Codex-Rpc-Analytics-Event-Ids": ids}))
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(requests)):
+        queue.put_nowait(i)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            data, headers = requests[i]
+            sent = time.perf_counter()
+            async with session.post(urls[i % len(urls)], data=data, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"collector answered {r.status}")
+            latencies.append(time.perf_counter() - sent)
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    return elapsed, sorted(latencies)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+async def _count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM events"))
+    finally:
+        await conn.close()
+
+
+async def _copy(dsn: str, events: list[bytes]) -> float:
+    store = await open_store(dsn, migrate=True)  # the same schema and indexes
+    await store.close()
+    now = int(time.time() * 1000)
+    rows = [make_row("bench", f"bench-{i}", e, now) for i, e in enumerate(events)]
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        await conn.copy_records_to_table("events", records=rows, columns=list(COLUMN_NAMES))
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def run(n_events: int = 50_000) -> dict[str, Any]:
+    reason = pgserver.unavailable_reason()
+    if reason is not None:
+        print(f"   skipped: {reason}")
+        return {}
+    events = _events(n_events)
+    server = pgserver.start_server()
+    root = Path(tempfile.mkdtemp(prefix="cra-collect-bench-"))
+    tokens = root / "tokens"
+    token = add_token(tokens, "bench")
+    results: dict[str, Any] = {}
+    try:
+        for n_collectors in (1, 3):
+            dsn = server.create_database(f"collect_{n_collectors}")
+            collectors = [CollectProcess(dsn, tokens) for _ in range(n_collectors)]
+            try:
+                cpu_before = sum(c.cpu_s() for c in collectors)
+                elapsed, latencies = asyncio.run(
+                    _send([c.url for c in collectors], token, events))
+                cpu = sum(c.cpu_s() for c in collectors) - cpu_before
+            finally:
+                for collector in collectors:
+                    collector.stop()
+            stored = asyncio.run(_count(dsn))
+            assert stored == n_events, (stored, n_events)
+            results[f"collectors_{n_collectors}"] = {
+                "events_per_s": n_events / elapsed,
+                "p50_ms": _pct(latencies, 0.50), "p99_ms": _pct(latencies, 0.99),
+                "collector_cpu_us_per_event": cpu / n_events * 1e6,
+            }
+        copy_s = asyncio.run(_copy(server.create_database("copy"), events))
+        results["copy_events_per_s"] = n_events / copy_s
+    finally:
+        server.cleanup()
+        for path in root.iterdir():
+            path.unlink()
+        root.rmdir()
+    copy_rate = results["copy_events_per_s"]
+    load = os.getloadavg()[0]
+    print(f"   {n_events} events ({sum(map(len, events)) / n_events:.0f} B each), batches of "
+          f"{BATCH}, {CONCURRENCY} connections; load average before: {load:.2f}")
+    print(f"   raw asyncpg COPY (the limit): {copy_rate:,.0f} events/s")
+    for n in (1, 3):
+        r = results[f"collectors_{n}"]
+        print(f"   {n} collector{'s' if n > 1 else ' '}: {r['events_per_s']:,.0f} events/s "
+              f"({r['events_per_s'] / copy_rate:.0%} of COPY), request p50 {r['p50_ms']:.1f} ms,"
+              f" p99 {r['p99_ms']:.1f} ms; collector CPU {r['collector_cpu_us_per_event']:.0f} µs"
+              " an event")
+    floor = 25_000
+    one = results["collectors_1"]["events_per_s"]
+    print(f"   floor for one collector: {floor:,} events/s: {'met' if one >= floor else 'MISSED'}")
+    return results
+
+
+if __name__ == "__main__":
+    run(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
