@@ -176,7 +176,7 @@ def make_row(
 
     Raises :class:`NotAnEvent` for what cannot be stored: not a JSON object with a string
     ``event_type``, larger than :data:`MAX_EVENT_BYTES`, or holding a NUL character (which
-    neither PostgreSQL's TEXT nor its JSONB can store).
+    neither PostgreSQL's TEXT nor its JSON can store).
     """
     if len(payload) > MAX_EVENT_BYTES:
         raise NotAnEvent(f"event is {len(payload)} bytes, over the limit of {MAX_EVENT_BYTES}")

@@ -23,7 +23,6 @@ import re
 from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
-import msgspec
 
 from .base import (
     EventStore,
@@ -187,13 +186,12 @@ class PostgresStore(EventStore):
     async def payloads(self, types: Sequence[str], since_ms: int | None) -> AsyncIterator[bytes]:
         where, params = payload_filter(types, since_ms)
         pool = await self._get_pool()
-        # jsonb's text form has spaces after ':' and ','; print compact JSON like the outbox.
-        # Keys come out in JSONB's order (it does not keep the sender's).
+        # The payload column is JSON, which keeps the text it was given: the sender's bytes.
         sql = f"SELECT payload::text FROM events{where} ORDER BY seq"
         try:
             async with pool.acquire() as conn, conn.transaction(readonly=True):
                 async for record in conn.cursor(sql, *params, prefetch=1000):
-                    yield msgspec.json.encode(msgspec.json.decode(record[0]))
+                    yield record[0].encode()
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
 
