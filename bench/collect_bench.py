@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "tests"))  # pgserver.py: standard library only
 import pgserver  # noqa: E402
 
 BATCH = 100
-CONCURRENCY = 16
+CONCURRENCY = int(os.environ.get("COLLECT_BENCH_CONNECTIONS", "16"))
 PATH = "/codex/analytics-events/events"
 
 
