@@ -123,6 +123,9 @@ class Collector:
             self._note_store_down(exc)
             return _error(503, "the store is unavailable; nothing was acknowledged: retry",
                           {"Retry-After": str(RETRY_AFTER_S)})
+        except StoreError as exc:  # e.g. came up migrated by a newer collector: say why
+            self._logger.error("cannot store events: %s", exc)
+            return _error(500, "the store cannot take events; nothing was acknowledged")
         self._note_store_up()
         refused = [{"index": r.index, "event_id": r.event_id, "reason": r.reason}
                    for r in batch.refused]
