@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -31,13 +32,13 @@ import asyncpg
 
 from codex_rpc_analytics.cli.example_command import example_transcript, proxy_command
 from codex_rpc_analytics.collector import add_token
-from codex_rpc_analytics.delivery import Delivery, HttpSinkSpec, Outbox, RetryPolicy
+from codex_rpc_analytics.delivery import Delivery, HttpSinkSpec, Outbox, OutboxError, RetryPolicy
 from codex_rpc_analytics.examples.scripted_server import Script
 from tests.delivery.support import make_event
 from tests.pgserver import PgServer
 
 PROXIES = 10
-SESSIONS_PER_PROXY = 3
+SESSIONS_PER_PROXY = 2
 CLIENTS = 6
 EVENTS_PER_CLIENT = 400
 BURST = 20
@@ -185,6 +186,21 @@ def outbox_events(root: Path) -> tuple[list[tuple[str, bytes]], dict[str, tuple[
     return rows, counts, int(retried)
 
 
+def failed_attempts(root: Path) -> int:
+    """Deliveries of a sender that have failed at least once so far (0 before its outbox)."""
+    try:
+        outbox = Outbox.open_readonly(root / "state")
+    except OutboxError:  # not created yet, or its schema is being written right now
+        return 0
+    try:
+        return int(outbox.query(
+            "SELECT COUNT(*) FROM deliveries WHERE last_error IS NOT NULL")[0][0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        outbox.close()
+
+
 def test_three_collectors_sixteen_senders_a_kill_and_a_database_restart(
     pg_server: PgServer, pg_dsn: str, tmp_path: Path
 ) -> None:
@@ -219,15 +235,23 @@ def test_three_collectors_sixteen_senders_a_kill_and_a_database_restart(
             victim.send_signal(signal.SIGKILL)
             assert victim.wait(10) == -signal.SIGKILL
             wait_for(lambda: stored() >= expected // 2, "half stored")
-            pg_server.restart("immediate")  # a crash: recovery on start, nothing committed lost
+            # A crash (recovery on start; nothing committed is lost), and down until a sender
+            # has felt it, so the fault is certain to hit traffic in flight.
+            pg_server.stop("immediate")
+            wait_for(lambda: any(failed_attempts(root) for root in roots.values()),
+                     "a sender to see the outage")
+            pg_server.start()
             for run in proxy_runs:
                 run.result(timeout=TIMEOUT_S)
             deliveries = [run.result(timeout=TIMEOUT_S) for run in client_runs]
         for delivery in deliveries:
             result = delivery.close(60)
             assert result.complete, result
-        for i in range(PROXIES):  # whatever a proxy could not ship before it exited
-            done = flush(roots[f"proxy-{i}"], configs[f"proxy-{i}"])
+        # Whatever a proxy could not ship before it exited: `flush`, as a user would.
+        with ThreadPoolExecutor(max_workers=PROXIES) as pool:
+            flushed = list(pool.map(lambda i: flush(roots[f"proxy-{i}"], configs[f"proxy-{i}"]),
+                                    range(PROXIES)))
+        for done in flushed:
             assert done.returncode == 0, done.stdout + done.stderr
     finally:
         logs = collectors.stop()
