@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from ..delivery import BatchSettings, Delivery, SinkSpec
+from ..delivery import BatchSettings, Delivery, OutboxSettings, SinkSpec
 from .proxy_lines import PassThroughFilter
 from .recording import Recorder
 from .relay_loop import DEFAULT_SPIN_S, RelayLoop
@@ -84,6 +84,7 @@ class ProxyConfig:
     # analysis, no outbox, no sink, rpcAnalytics/* requests go to the child like any other.
     analytics: bool = True
     batch: BatchSettings = field(default_factory=BatchSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
 
 def exit_status(returncode: int) -> int:
@@ -217,7 +218,9 @@ class StdioProxy:
             delivery = Delivery(state_dir=config.state_dir, sinks=config.sinks,
                                 codex_home=config.codex_home,
                                 batch_max_events=batch.max_events,
-                                batch_max_bytes=batch.max_bytes, batch_linger_s=batch.linger_s)
+                                batch_max_bytes=batch.max_bytes, batch_linger_s=batch.linger_s,
+                                retention_days=config.outbox.retention_days,
+                                max_pending_events=config.outbox.max_pending_events)
             delivery.start()
         session = TapSession(
             transport="stdio", delivery=delivery, connection_id=0,

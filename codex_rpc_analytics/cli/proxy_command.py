@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         spin=args.spin_us / 1e6,
         analytics=analytics,
         batch=settings.batch,
+        outbox=settings.outbox,
     )
     try:
         status = run_stdio_proxy(config)

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ..delivery import flush_command, resolve_codex_home
+from ..delivery import flush_command, requeue_command, resolve_codex_home
 from ..store import events_command, stats_command
 from .errors import fail
 from .options import (
@@ -36,6 +36,15 @@ def add_parsers(subparsers: Subcommands) -> None:
                        help="give up after this long; what remains stays pending (default 30)")
     flush.set_defaults(run=run_flush)
 
+    requeue = subparsers.add_parser(
+        "requeue", help="send rejected events again",
+        description="Put the events a sink rejected (parked in the outbox) back to pending, so "
+                    "the next proxy or `flush` sends them. Without --sink, for every sink.")
+    add_state_dir_option(requeue)
+    requeue.add_argument("--sink", action="append", default=[], metavar="SINK",
+                         help="only this sink (as given to --sink; repeatable)")
+    requeue.set_defaults(run=run_requeue)
+
     stats = subparsers.add_parser(
         "stats", help="summarise the outbox or a store: threads, turns, delivery per sink")
     add_state_dir_option(stats)
@@ -60,7 +69,12 @@ def run_flush(args: argparse.Namespace) -> int:
     if not settings.enabled:
         fail(f"analytics are turned off in {settings.path} (enabled = false): nothing is sent", 1)
     return flush_command(state_dir_of(args), sinks_of(args), resolve_codex_home(args.codex_home),
-                         args.timeout, configured=settings.sinks, batch=settings.batch)
+                         args.timeout, configured=settings.sinks, batch=settings.batch,
+                         outbox_settings=settings.outbox)
+
+
+def run_requeue(args: argparse.Namespace) -> int:
+    return requeue_command(state_dir_of(args), sinks_of(args))
 
 
 def run_stats(args: argparse.Namespace) -> int:

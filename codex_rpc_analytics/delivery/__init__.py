@@ -6,7 +6,7 @@ exactly as codex sends them) and never re-encodes them; it imports nothing from 
 
 from .codex_auth import AuthUnavailable, ChatGptCredentials, load_chatgpt_credentials
 from .codex_config import CodexConfig, load_codex_config, resolve_codex_home
-from .commands import flush_command
+from .commands import flush_command, requeue_command
 from .outbox import Outbox, OutboxError, SinkCounts, resolve_state_dir
 from .pipeline import Delivery
 from .retry import RetryPolicy
@@ -58,6 +58,7 @@ __all__ = [
     "load_settings",
     "parse_sink_spec",
     "register_sink_scheme",
+    "requeue_command",
     "resolve_codex_home",
     "resolve_state_dir",
     "with_configured_tokens",

@@ -34,7 +34,7 @@ from .sink_base import Batch
 
 OUTBOX_FILENAME = "outbox.sqlite3"
 STATE_DIR_ENV = "CODEX_RPC_ANALYTICS_STATE_DIR"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Long enough to ride out another process's short transaction, short enough not to look hung.
 BUSY_TIMEOUT_MS = 5000
 # Bounds one commit transaction so a large backlog never holds the write lock for long.
@@ -69,6 +69,18 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink_key, seq)
     WHERE state = 'pending';
 """
 
+# Version 2: pruning finds an event's deliveries by seq; pending events dropped over the cap
+# are counted per sink.
+_SCHEMA_V2 = """
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
+CREATE TABLE IF NOT EXISTS sink_drops (
+    sink_key TEXT PRIMARY KEY,
+    dropped INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+# Pruning deletes at most this many events a transaction: the write lock stays short.
+PRUNE_CHUNK = 2000
+
 
 # Without the hint SQLite walks the primary key from the oldest row, past every delivered one:
 # each claim would cost O(all deliveries ever) instead of O(batch).
@@ -79,10 +91,23 @@ class OutboxError(Exception):
     """The outbox cannot be opened or used; the message is one line, fit for a CLI error."""
 
 
+class OutboxCorrupt(OutboxError):
+    """The file is not a database, or a damaged one: it is moved aside, not retried forever."""
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB (primary result codes) behind a sqlite3 error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_CORRUPT,
+                                                     sqlite3.SQLITE_NOTADB)
+
+
 class SinkCounts(msgspec.Struct):
     delivered: int = 0
     pending: int = 0
     rejected: int = 0
+    # Pending events dropped because the sink's pending cap was reached (oldest first).
+    dropped: int = 0
 
 
 def resolve_state_dir(explicit: Path | None = None, configured: Path | None = None) -> Path:
@@ -100,6 +125,48 @@ def resolve_state_dir(explicit: Path | None = None, configured: Path | None = No
     return base / "codex-rpc-analytics"
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _private_dir(state_dir: Path) -> None:
+    """Create the state directory 0700, and tighten an existing one we own to 0700: the outbox
+    and the owners' lock files describe the user's sessions."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.stat(state_dir)
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(state_dir, 0o700)
+
+
+def _private_files(path: Path) -> None:
+    """The database and its WAL and shared-memory files, 0600 (an older version, or a umask,
+    may have left them readable by others)."""
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = os.stat(name)
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(name, 0o600)
+        except OSError:
+            continue
+
+
+def loose_permissions(state_dir: Path) -> list[str]:
+    """What in the state directory others may still read (files we could not tighten)."""
+    loose = []
+    for path in (state_dir, state_dir / OUTBOX_FILENAME):
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append(f"{path} (mode {mode:04o})")
+    return loose
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
         uri = path.absolute().as_uri() + "?mode=ro"
@@ -113,15 +180,19 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 class Outbox:
     """One connection to the outbox. Not shared between threads: each thread opens its own."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, version: int = SCHEMA_VERSION
+                 ) -> None:
         self._conn = conn
         self.path = path
+        self.version = version
+        self._identity = _file_identity(path)
 
     @classmethod
     def open(cls, state_dir: Path) -> Outbox:
-        """Open for writing, creating the state directory and schema when missing."""
+        """Open for writing, creating the state directory and schema when missing. Raises
+        :class:`OutboxCorrupt` when the file is not a usable database."""
         try:
-            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_dir(state_dir)
             path = state_dir / OUTBOX_FILENAME
             if not path.exists():
                 # Payloads describe the user's sessions: keep the file private from the start.
@@ -140,12 +211,23 @@ class Outbox:
                 with _transaction(conn):
                     _create_schema(conn)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # A damaged file can open and answer PRAGMAs: read the tables once to be sure.
+            conn.execute("SELECT MAX(seq) FROM events").fetchone()
+            conn.execute("SELECT COUNT(*) FROM sink_drops").fetchone()
         except (OutboxError, sqlite3.Error) as exc:
             conn.close()
             if isinstance(exc, OutboxError):
                 raise
+            if is_corruption(exc):
+                raise OutboxCorrupt(f"{path} is damaged: {exc}") from exc
             raise OutboxError(f"cannot open outbox in {state_dir}: {exc}") from exc
+        _private_files(path)
         return cls(conn, path)
+
+    def is_current(self) -> bool:
+        """Whether the file this connection writes is still the one at ``path`` (it may have
+        been deleted, or moved aside by another process that found it damaged)."""
+        return self._identity is not None and _file_identity(self.path) == self._identity
 
     @classmethod
     def open_readonly(cls, state_dir: Path) -> Outbox:
@@ -164,10 +246,10 @@ class Outbox:
         except sqlite3.Error as exc:
             conn.close()
             raise OutboxError(f"cannot read outbox {path}: {exc}") from exc
-        if version != SCHEMA_VERSION:
+        if not 1 <= version <= SCHEMA_VERSION:
             conn.close()
             raise OutboxError(f"{path} has an unknown schema version {version}")
-        return cls(conn, path)
+        return cls(conn, path, version)
 
     def close(self) -> None:
         self._conn.close()
@@ -265,6 +347,44 @@ class Outbox:
             originator=originator if group_by_originator else None,
         )
 
+    def foreign_lease_owners(self, sink_key: str, owner: str) -> list[str]:
+        """Owners, other than ``owner``, holding unexpired leases on the sink's pending rows."""
+        return [
+            row[0]
+            for row in self._conn.execute(
+                f"SELECT DISTINCT d.lease_owner FROM {_PENDING} WHERE d.sink_key = ?"
+                " AND d.state = 'pending' AND d.lease_owner IS NOT NULL AND d.lease_owner != ?"
+                " AND d.lease_until >= ?",
+                (sink_key, owner, time.time()),
+            )
+        ]
+
+    def leased_count(self, sink_key: str, owners: Sequence[str]) -> int:
+        if not owners:
+            return 0
+        return int(self._conn.execute(
+            f"SELECT COUNT(*) FROM {_PENDING} WHERE d.sink_key = ? AND d.state = 'pending'"
+            f" AND d.lease_owner IN ({_marks(owners)})",
+            (sink_key, *owners),
+        ).fetchone()[0])
+
+    def release_owners(self, owners: Sequence[str]) -> int:
+        """Drop every lease of ``owners`` (processes known to be dead): their rows are
+        claimable at once instead of after the lease expires."""
+        if not owners:
+            return 0
+        with _transaction(self._conn):
+            cursor = self._conn.execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
+                f" WHERE state = 'pending' AND lease_owner IN ({_marks(owners)})",
+                tuple(owners),
+            )
+        return cursor.rowcount
+
+    def extend_lease(self, sink_key: str, seqs: Sequence[int], owner: str, until: float) -> None:
+        with _transaction(self._conn):
+            self._lease(sink_key, seqs, owner, until)
+
     def _lease(
         self, sink_key: str, seqs: Sequence[int], owner: str | None, until: float | None
     ) -> None:
@@ -312,16 +432,83 @@ class Outbox:
                 (owner,),
             )
 
+    def requeue_rejected(self, sink_keys: Sequence[str] | None = None) -> dict[str, int]:
+        """Rejected (parked) events back to pending, for ``sink_keys`` (all sinks when None);
+        the number re-queued per sink."""
+        where = "" if sink_keys is None else f" AND sink_key IN ({_marks(sink_keys)})"
+        params: tuple[object, ...] = () if sink_keys is None else tuple(sink_keys)
+        with _transaction(self._conn):
+            counts = {
+                key: n for key, n in self._conn.execute(
+                    f"SELECT sink_key, COUNT(*) FROM deliveries WHERE state = 'rejected'{where}"
+                    " GROUP BY sink_key", params)
+            }
+            self._conn.execute(
+                "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = ? WHERE state = 'rejected'{where}", (time.time(), *params))
+        return counts
+
+    # -- upkeep -------------------------------------------------------------------------------
+
+    def prune_settled(self, before: float) -> int:
+        """Delete events created before ``before`` that no sink still needs (every delivery
+        delivered, or none at all), with their deliveries, a chunk a transaction. Rejected and
+        pending events are kept. Returns how many events were deleted."""
+        deleted = 0
+        last = 0
+        while True:
+            with _transaction(self._conn):
+                seqs = [row[0] for row in self._conn.execute(
+                    "SELECT seq FROM events WHERE seq > ? AND created_at < ? ORDER BY seq LIMIT ?",
+                    (last, before, PRUNE_CHUNK))]
+                if not seqs:
+                    return deleted
+                last = seqs[-1]
+                marks = _marks(seqs)
+                kept = {row[0] for row in self._conn.execute(
+                    f"SELECT DISTINCT seq FROM deliveries WHERE seq IN ({marks})"
+                    " AND state != 'delivered'", seqs)}
+                settled = [seq for seq in seqs if seq not in kept]
+                if settled:
+                    marks = _marks(settled)
+                    self._conn.execute(f"DELETE FROM deliveries WHERE seq IN ({marks})", settled)
+                    self._conn.execute(f"DELETE FROM events WHERE seq IN ({marks})", settled)
+                    deleted += len(settled)
+
+    def enforce_pending_cap(self, sink_key: str, cap: int) -> int:
+        """Keep at most ``cap`` pending events for the sink: drop the oldest beyond it (their
+        delivery rows; the events stay for the user's own stats until pruned), counted in
+        ``sink_drops``. Returns how many were dropped."""
+        with _transaction(self._conn):
+            pending = self._conn.execute(
+                f"SELECT COUNT(*) FROM {_PENDING} WHERE d.sink_key = ? AND d.state = 'pending'",
+                (sink_key,)).fetchone()[0]
+            excess = pending - cap
+            if excess <= 0:
+                return 0
+            self._conn.execute(
+                "DELETE FROM deliveries WHERE sink_key = ? AND state = 'pending' AND seq IN"
+                f" (SELECT d.seq FROM {_PENDING} WHERE d.sink_key = ? AND d.state = 'pending'"
+                " ORDER BY d.seq LIMIT ?)", (sink_key, sink_key, excess))
+            self._conn.execute(
+                "INSERT INTO sink_drops (sink_key, dropped) VALUES (?, ?) ON CONFLICT (sink_key)"
+                " DO UPDATE SET dropped = dropped + excluded.dropped", (sink_key, excess))
+        return int(excess)
+
     # -- reading ------------------------------------------------------------------------------
 
     def sink_counts(self, sink_keys: Iterable[str] | None = None) -> dict[str, SinkCounts]:
-        """Delivered/pending/rejected totals per sink key (all sinks when ``sink_keys`` is None)."""
+        """Delivered/pending/rejected/dropped totals per sink key (all sinks when ``sink_keys``
+        is None)."""
         counts: dict[str, SinkCounts] = {}
         if sink_keys is not None:
             counts = {key: SinkCounts() for key in sink_keys}
-        for key, state, n in self._conn.execute(
-            "SELECT sink_key, state, COUNT(*) FROM deliveries GROUP BY sink_key, state"
-        ):
+        rows = list(self._conn.execute(
+            "SELECT sink_key, state, COUNT(*) FROM deliveries GROUP BY sink_key, state"))
+        if self.version >= 2:
+            rows += [(key, "dropped", n) for key, n in self._conn.execute(
+                "SELECT sink_key, dropped FROM sink_drops")]
+        for key, state, n in rows:
             if sink_keys is not None and key not in counts:
                 continue
             setattr(counts.setdefault(key, SinkCounts()), state, n)
@@ -372,7 +559,8 @@ def _new_event_ids(n: int) -> list[str]:
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     # executescript() would COMMIT the surrounding transaction; run statement by statement.
-    for statement in _SCHEMA.split(";"):
+    # Every statement is IF NOT EXISTS, so this also migrates a version 1 outbox.
+    for statement in (_SCHEMA + _SCHEMA_V2).split(";"):
         if statement.strip():
             conn.execute(statement)
 

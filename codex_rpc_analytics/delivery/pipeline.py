@@ -10,17 +10,24 @@ Commit: the first ``submit`` after the queue drained wakes the committer through
 promised to callers. If SQLite refuses (disk full, unwritable directory) events stay in memory,
 up to ``max_queued_events`` / ``max_queued_bytes``, beyond which new events are dropped and
 counted, and the committer retries with backoff.
+
+The outbox looks after itself: a file that is not a database (or a damaged one) is moved aside
+as ``outbox.sqlite3.corrupt-<time>`` and a fresh one started, with one warning; a deleted one
+(or one another process moved aside) is re-created before the next commit; settled events
+older than ``retention_days`` are deleted at start and then hourly; a sink never has more than
+``max_pending_events`` pending (the oldest beyond are dropped and counted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -30,7 +37,16 @@ import msgspec
 
 from ._ratelimit import RateLimitedLog
 from .codex_config import codex_opt_out, load_codex_config, resolve_codex_home
-from .outbox import COMMIT_CHUNK, Outbox, OutboxError
+from .lease_owner import LeaseOwner, is_alive, owner_pid
+from .outbox import (
+    COMMIT_CHUNK,
+    OUTBOX_FILENAME,
+    Outbox,
+    OutboxCorrupt,
+    OutboxError,
+    is_corruption,
+    loose_permissions,
+)
 from .retry import RetryPolicy
 from .shipper import BatchLimits, Shipper
 from .sink_base import Sink, SinkDisabled, SinkEnv, SinkSpec
@@ -41,6 +57,8 @@ DEFAULT_LOGGER = "codex_rpc_analytics.delivery"
 MAX_BATCH_EVENTS = 200
 # How long close()/flush() wait beyond their own timeout for the loop to answer at all.
 _ANSWER_GRACE_S = 2.0
+# Retention and the pending cap are enforced at start and then this often.
+UPKEEP_INTERVAL_S = 3600.0
 
 
 class Delivery:
@@ -57,6 +75,8 @@ class Delivery:
         retry_policy: RetryPolicy | None = None,
         max_queued_events: int = 100_000,
         max_queued_bytes: int = 64 * 1024 * 1024,
+        retention_days: float = 30.0,
+        max_pending_events: int = 100_000,
     ) -> None:
         if not 1 <= batch_max_events <= MAX_BATCH_EVENTS:
             raise ValueError(f"batch_max_events must be between 1 and {MAX_BATCH_EVENTS}")
@@ -70,7 +90,12 @@ class Delivery:
         self._logger = logger or logging.getLogger(DEFAULT_LOGGER)
         self._max_queued_events = max_queued_events
         self._max_queued_bytes = max_queued_bytes
-        self._owner = uuid.uuid4().hex
+        self._retention_s = retention_days * 86400.0
+        self._max_pending = max_pending_events
+        self._lease_owner = LeaseOwner(state_dir)
+        self._owner = self._lease_owner.id
+        self._outbox_failed = asyncio.Event()  # an open attempt failed (set until one works)
+        self._warned_permissions = False
 
         # Shared with caller threads; guarded by _lock.
         self._lock = threading.Lock()
@@ -98,6 +123,7 @@ class Delivery:
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_wake = asyncio.Event()
         self._ready = asyncio.Event()
+        self._outbox_generation = 0
         self._stopped = asyncio.Event()
 
     # -- caller side ----------------------------------------------------------------------------
@@ -224,6 +250,29 @@ class Delivery:
             coro.close()
             return None
 
+    def leased_elsewhere(self) -> dict[int | None, int]:
+        """Pending events of this delivery's sinks that another *living* process is sending
+        right now (leased), by that process's pid (None: unknown). Any thread."""
+        try:
+            outbox = Outbox.open_readonly(self._state_dir)
+        except OutboxError:
+            return {}
+        held: dict[int | None, int] = {}
+        try:
+            for spec in self._specs:
+                owners = [owner for owner in outbox.foreign_lease_owners(spec.key, self._owner)
+                          if is_alive(self._state_dir, owner)]
+                for owner in owners:
+                    count = outbox.leased_count(spec.key, [owner])
+                    if count:
+                        pid = owner_pid(owner)
+                        held[pid] = held.get(pid, 0) + count
+        except sqlite3.Error:
+            return held
+        finally:
+            outbox.close()
+        return held
+
     def _offline_result(self) -> FlushResult:
         """A result read from a fresh connection, when the delivery loop cannot answer."""
         with self._lock:
@@ -302,32 +351,108 @@ class Delivery:
 
     def _open_outbox(self) -> bool:
         try:
-            outbox = Outbox.open(self._state_dir)
+            try:
+                outbox = Outbox.open(self._state_dir)
+            except OutboxCorrupt as exc:
+                self._move_aside(str(exc))
+                outbox = Outbox.open(self._state_dir)
+            self._lease_owner.acquire()
+            self._upkeep(outbox)
             counts = outbox.sink_counts([s.key for s in self._specs])
-        except (OutboxError, sqlite3.Error) as exc:
+        except (OutboxError, sqlite3.Error, OSError) as exc:
             with self._lock:
                 self._status.commit_errors += 1
                 self._status.last_commit_error = str(exc)
             self._log.warning("outbox-open", "analytics outbox unavailable: %s", exc)
+            self._outbox_failed.set()
             return False
+        self._outbox_failed.clear()
+        self._warn_loose_permissions()
+        if self._outbox_generation:
+            # Re-opened (deleted, or moved aside): the shippers keep working on the new file.
+            self._outbox = outbox
+            for shipper in self._shippers:
+                shipper.use_outbox(outbox)
+            return True
+        self._outbox_generation += 1
         self._outbox = outbox
         with self._lock:
             for key, count in counts.items():
                 self._sink_status[key].pending = count.pending
+        alive = self._owner_alive
         for sink in self._sinks:
             shipper = Shipper(
                 sink, outbox, self._owner, self._limits, self._policy,
                 self._sink_status[sink.key], self._lock, self._log, self._logger,
+                owner_alive=alive,
             )
             self._shippers.append(shipper)
             backlog = counts[sink.key].pending > 0
             self._tasks.append(asyncio.create_task(shipper.run(backlog=backlog)))
+        self._tasks.append(asyncio.create_task(self._upkeep_loop()))
         self._ready.set()
         return True
+
+    def _owner_alive(self, owner: str) -> bool:
+        return is_alive(self._state_dir, owner)
+
+    def _move_aside(self, reason: str) -> None:
+        """A damaged outbox: keep it for inspection under a new name, start a fresh one."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = self._state_dir / OUTBOX_FILENAME
+        target = path.with_name(f"{OUTBOX_FILENAME}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{target}{suffix}")
+        self._logger.warning("analytics outbox %s; moved aside to %s, starting a fresh one "
+                             "(what it held is not shipped)", reason, target)
+
+    def _warn_loose_permissions(self) -> None:
+        if self._warned_permissions:
+            return
+        loose = loose_permissions(self._state_dir)
+        if loose:
+            self._warned_permissions = True
+            self._logger.warning("analytics outbox readable by others: %s; chmod it (0700 "
+                                 "directory, 0600 files)", ", ".join(loose))
+
+    def _upkeep(self, outbox: Outbox) -> None:
+        """Retention and the pending cap (at open, then hourly)."""
+        pruned = outbox.prune_settled(time.time() - self._retention_s)
+        if pruned:
+            self._logger.info("analytics outbox: deleted %d settled events older than %g days",
+                              pruned, self._retention_s / 86400)
+        for sink in self._sinks:
+            self._cap_pending(outbox, sink.key)
+
+    def _cap_pending(self, outbox: Outbox, key: str) -> None:
+        dropped = outbox.enforce_pending_cap(key, self._max_pending)
+        if dropped:
+            with self._lock:
+                status = self._sink_status[key]
+                status.pending = max(status.pending - dropped, 0)
+                status.dropped += dropped
+            self._log.warning(f"cap:{key}", "%s: more than %d events pending; dropped the "
+                              "oldest %d (counted)", key, self._max_pending, dropped)
+
+    async def _upkeep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(UPKEEP_INTERVAL_S)
+            if self._outbox is not None:
+                try:
+                    self._upkeep(self._outbox)
+                except sqlite3.Error as exc:
+                    self._log.warning("upkeep", "analytics outbox upkeep failed: %s", exc)
 
     async def _commit_loop(self) -> None:
         failures = 0
         while True:
+            if self._outbox is not None and not self._outbox.is_current():
+                # Deleted under us (or moved aside by another process): a connection to an
+                # unlinked file would commit into nothing. Re-create it.
+                self._logger.warning("analytics outbox %s disappeared; re-creating it",
+                                     self._outbox.path)
+                self._close_outbox()
             ok = self._outbox is not None or self._open_outbox()
             if ok:
                 ok = await self._commit_queued()
@@ -363,29 +488,45 @@ class Delivery:
                     self._queued_bytes += sum(len(p) for _, p, _ in items)
                     self._status.commit_errors += 1
                     self._status.last_commit_error = str(exc)
+                if is_corruption(exc):
+                    self._close_outbox()
+                    self._move_aside(f"{outbox.path} is damaged: {exc}")
+                    return False
                 self._log.warning(
                     "commit", "cannot commit analytics events (kept in memory): %s", exc
                 )
                 return False
             with self._lock:
                 self._status.committed += len(items)
+                over = [key for key in keys if self._sink_status[key].pending + len(items)
+                        > self._max_pending]
             sizes = [len(payload) for _, payload, _ in items]
             for shipper in self._shippers:
                 shipper.notify(sizes)
+            for key in over:
+                self._cap_pending(outbox, key)
             await asyncio.sleep(0)  # let the shippers and other work breathe between chunks
         return True
 
-    async def _flush_inner(self, timeout: float) -> FlushResult:
+    async def _flush_inner(self, timeout: float, *, final: bool = False) -> FlushResult:
+        """Commit and deliver what is pending, within ``timeout``. ``final`` (closing): do not
+        wait for an outbox that cannot be opened, nor retry a sink that fails: nothing more
+        can be committed or sent in this run, and the rest stays for the next one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
+        waits = [asyncio.ensure_future(self._ready.wait())]
+        if final:
+            waits.append(asyncio.ensure_future(self._outbox_failed.wait()))
+        _, waiting = await asyncio.wait(waits, timeout=timeout,
+                                        return_when=asyncio.FIRST_COMPLETED)
+        for wait in waiting:
+            wait.cancel()
+        if not self._ready.is_set():
             return self._result()
         # Even when the disk refuses new commits, what is committed can still be delivered.
         await self._commit_queued()
         if self._shippers:
-            drains = [asyncio.create_task(s.drain()) for s in self._shippers]
+            drains = [asyncio.create_task(s.drain(final=final)) for s in self._shippers]
             _, unfinished = await asyncio.wait(drains, timeout=max(deadline - loop.time(), 0))
             for task in unfinished:
                 task.cancel()
@@ -411,7 +552,7 @@ class Delivery:
     async def _shutdown(self, timeout: float) -> FlushResult:
         lost = 0
         try:
-            await self._flush_inner(timeout)
+            await self._flush_inner(timeout, final=True)
         finally:
             # The hard deadline: cancel in-flight requests and retry sleeps; the rows they held
             # stay pending in the outbox for the next run.
@@ -430,6 +571,7 @@ class Delivery:
                     self._outbox.release(self._owner)
                 except sqlite3.Error as exc:
                     self._logger.warning("cannot release outbox leases: %s", exc)
+            self._lease_owner.release()
             for sink in self._sinks:
                 try:
                     await sink.close()
@@ -440,8 +582,12 @@ class Delivery:
         result = self._result()
         if lost:
             result = FlushResult(complete=False, uncommitted=lost, sinks=result.sinks)
-        if self._outbox is not None:
-            self._outbox.close()
-            self._outbox = None
+        self._close_outbox()
         self._stopped.set()
         return result
+
+    def _close_outbox(self) -> None:
+        if self._outbox is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._outbox.close()
+            self._outbox = None

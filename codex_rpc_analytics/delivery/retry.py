@@ -26,6 +26,9 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     # Codex's own analytics client uses a 10 s total; connect includes waiting for a pool slot.
     timeout_total_s: float = 10.0
     timeout_connect_s: float = 3.0
+    # After a 401 (or credentials that cannot be read): the events are not at fault and
+    # retrying soon cannot help, so wait long; a change of the credentials retries at once.
+    auth_retry_s: float = 300.0
 
     def delay(self, failures: int, retry_after_s: float | None = None) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""

@@ -5,14 +5,31 @@ or ``linger`` seconds after its first event; rows left by an earlier run (the ba
 asked for by a flush leave at once. One request is in flight per sink, and a batch is retried
 as the same batch (same ids, same idempotency key) until it is delivered or rejected; failures
 never drop anything, the rows stay pending in the outbox.
+
+What each answer does:
+
+* 413 (too large): the batch is split in halves and each half sent, down to single events;
+  later batches are capped at half the refused body. Only a single event that is itself
+  refused is parked (rejected).
+* 401, or credentials that cannot be read: the events stay pending; the shipper waits long
+  (``auth_retry_s``) but retries at once when the sink's credentials change (a token file
+  rewritten, codex refreshing its login).
+* Rows leased by a process that died (``kill -9`` mid-request) are taken over at once: the
+  owner's lock file tells (lease_owner.py).
+
+At close (``drain(final=True)``), every sink gets one more attempt at what is pending, and a
+sink that fails is left alone at once instead of being retried until the deadline: its events
+stay pending for the next run, and a proxy whose collector is down exits right after its child.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -25,6 +42,8 @@ from .status import SinkStatus
 # A lease must outlive one request plus the wait before its retry; past that another process
 # may take the rows over (and the collector de-duplicates by event id).
 LEASE_MARGIN_S = 30.0
+# While waiting after a 401, how often to look whether the credentials changed.
+CREDENTIALS_POLL_S = 1.0
 
 
 class BatchLimits(msgspec.Struct, frozen=True):
@@ -45,8 +64,15 @@ class Shipper:
         status_lock: threading.Lock,
         log: RateLimitedLog,
         logger: logging.Logger,
+        owner_alive: Callable[[str], bool] = lambda owner: True,
     ) -> None:
         self._sink = sink
+        self._owner_alive = owner_alive
+        # The largest body a 413 taught us to send (None: the configured limit).
+        self._body_cap: int | None = None
+        # Closing: one last attempt, no retries, no waiting.
+        self._final = False
+        self._interrupt = asyncio.Event()
         self._outbox = outbox
         self._owner = owner
         self._limits = limits
@@ -67,6 +93,10 @@ class Shipper:
     def key(self) -> str:
         return self._sink.key
 
+    def use_outbox(self, outbox: Outbox) -> None:
+        """The outbox was re-created (deleted, or damaged and moved aside): use the new one."""
+        self._outbox = outbox
+
     def notify(self, sizes: list[int]) -> None:
         """Events were committed for this sink (called on the delivery loop)."""
         if not sizes:
@@ -80,8 +110,12 @@ class Shipper:
         self._idle.clear()
         self._wake.set()
 
-    async def drain(self) -> None:
-        """Return once nothing claimable is pending for the sink (sending without lingering)."""
+    async def drain(self, *, final: bool = False) -> None:
+        """Return once nothing claimable is pending for the sink (sending without lingering).
+        ``final``: the process is closing; a failed attempt ends the drain instead of a retry."""
+        if final:
+            self._final = True
+            self._interrupt.set()  # cut a retry wait short: one last attempt now
         self._flush_requests += 1
         self._idle.clear()
         self._wake.set()
@@ -137,23 +171,44 @@ class Shipper:
             except TimeoutError:
                 return
 
+    def _claim(self) -> Batch | None:
+        return self._outbox.claim_batch(
+            self.key,
+            self._owner,
+            max_events=self._limits.max_events,
+            max_body_bytes=self._body_cap or self._limits.max_bytes,
+            lease_s=self._lease_s(),
+            group_by_originator=self._sink.groups_by_originator,
+        )
+
+    def _lease_s(self) -> float:
+        return self._policy.timeout_total_s + LEASE_MARGIN_S
+
+    def _release_dead_owners(self) -> bool:
+        """Leases of processes that died are dropped; True if there were any."""
+        owners = self._outbox.foreign_lease_owners(self.key, self._owner)
+        dead = [owner for owner in owners if not self._owner_alive(owner)]
+        if not dead:
+            return False
+        released = self._outbox.release_owners(dead)
+        self._logger.info("%s: took over %d events leased by %d process(es) that died",
+                          self.key, released, len(dead))
+        return True
+
     async def _drain_ready(self, urgent: bool) -> None:
         while True:
-            batch = self._outbox.claim_batch(
-                self.key,
-                self._owner,
-                max_events=self._limits.max_events,
-                max_body_bytes=self._limits.max_bytes,
-                lease_s=self._policy.timeout_total_s + LEASE_MARGIN_S,
-                group_by_originator=self._sink.groups_by_originator,
-            )
+            batch = self._claim()
+            if batch is None and self._release_dead_owners():
+                batch = self._claim()
             if batch is None:
                 self._unsent_events = self._unsent_bytes = 0
                 self._first_unsent_at = None
                 self._idle.set()
                 return
             self._account_claimed(batch)
-            await self._deliver(batch)
+            if not await self._deliver(batch):
+                self._idle.set()  # closing and the sink failed: leave the rest for next time
+                return
             if not urgent and not self._batch_ready_now():
                 return
 
@@ -164,37 +219,83 @@ class Shipper:
         if self._unsent_events == 0:
             self._first_unsent_at = None
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch) -> bool:
+        """Send until delivered or rejected (True); False when closing and the sink failed."""
         failures = 0
         while True:
             result = await self._sink.send(batch)
             if result.verdict is Verdict.DELIVERED:
                 self._outbox.mark_delivered(self.key, batch.seqs)
                 self._settled(batch, delivered=True, error=None)
-                return
+                return True
+            if result.too_large and len(batch.seqs) > 1:
+                return await self._split(batch)
             error = result.error or "unknown error"
             if result.verdict is Verdict.REJECTED:
                 self._outbox.mark_rejected(self.key, batch.seqs, error)
                 self._settled(batch, delivered=False, error=error)
                 self._log.warning(
                     f"reject:{self.key}",
-                    "%s rejected %d events (kept in the outbox as rejected): %s",
+                    "%s rejected %d events (kept in the outbox as rejected; `requeue` sends "
+                    "them again): %s",
                     self.key, len(batch.seqs), error,
                 )
-                return
+                return True
             failures += 1
-            delay = self._policy.delay(failures, result.retry_after_s)
-            lease_until = time.time() + delay + self._policy.timeout_total_s + LEASE_MARGIN_S
+            if result.auth_failed:
+                delay = self._policy.auth_retry_s
+            else:
+                delay = self._policy.delay(failures, result.retry_after_s)
+            lease_until = time.time() + delay + self._lease_s()
             self._outbox.record_failure(self.key, batch.seqs, error, self._owner, lease_until)
             with self._status_lock:
                 self._status.failed_attempts += 1
                 self._status.last_error = error
+            if self._final:
+                return False
             self._log.warning(
                 f"retry:{self.key}",
-                "delivery to %s failed (%s); %d events kept, retrying in %.1f s",
+                "delivery to %s failed (%s); %d events kept, retrying in %.1f s%s",
                 self.key, error, len(batch.seqs), delay,
+                " or as soon as its credentials change" if result.auth_failed else "",
             )
-            await asyncio.sleep(delay)
+            # Closing cuts the pause short: one last attempt, then (above) no more.
+            await self._pause(delay, watch_credentials=result.auth_failed)
+
+    async def _split(self, batch: Batch) -> bool:
+        """413: send each half of the batch on its own (recursively, down to single events)."""
+        body = len(b'{"events":[]}') + sum(len(p) + 1 for p in batch.payloads)
+        cap = max(body // 2, 1)
+        if self._body_cap is None or cap < self._body_cap:
+            self._body_cap = cap
+            self._logger.warning(
+                "%s refused a %d-byte batch as too large (413): splitting it, and sending "
+                "batches of at most %d bytes from now on", self.key, body, cap)
+        half = len(batch.seqs) // 2
+        for part in (slice(0, half), slice(half, None)):
+            piece = Batch(seqs=batch.seqs[part], event_ids=batch.event_ids[part],
+                          payloads=batch.payloads[part], originator=batch.originator)
+            # The whole batch was leased at claim time; keep each piece's lease fresh.
+            self._outbox.extend_lease(self.key, piece.seqs, self._owner,
+                                      time.time() + self._lease_s())
+            if not await self._deliver(piece):
+                return False
+        return True
+
+    async def _pause(self, delay: float, *, watch_credentials: bool) -> None:
+        """Wait ``delay`` before a retry; cut short by closing, or (``watch_credentials``) by a
+        change of the sink's credentials, polled once a second (a ``stat``)."""
+        version = self._sink.credentials_version() if watch_credentials else None
+        deadline = time.monotonic() + delay
+        while not self._final:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            step = min(remaining, CREDENTIALS_POLL_S) if watch_credentials else remaining
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._interrupt.wait(), step)
+            if watch_credentials and self._sink.credentials_version() != version:
+                return
 
     def _settled(self, batch: Batch, *, delivered: bool, error: str | None) -> None:
         n = len(batch.seqs)

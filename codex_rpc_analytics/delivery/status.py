@@ -31,6 +31,8 @@ class SinkStatus(msgspec.Struct):
     # Events waiting for the sink in the outbox: the count found at start (earlier runs
     # included) plus what this process committed since, minus what it settled.
     pending: int = 0
+    # Pending events this process dropped because the sink had more than max_pending_events.
+    dropped: int = 0
     failed_attempts: int = 0
     last_error: str | None = None
     last_delivered_at: float | None = None
