@@ -30,6 +30,7 @@ Decisions:
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -57,10 +58,13 @@ class ExtensionProvider(Protocol):
 
 
 class _QuietMethodNotFound(logging.Filter):
-    """pylsp logs a full traceback for every unknown method; for us that is a normal answer."""
+    """pylsp logs a full traceback for every unknown method; for us that is a normal answer.
+    Nor is a notification's work cancelled when the session ends (``close``) an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], JsonRpcMethodNotFound):
+        if record.exc_info and isinstance(
+            record.exc_info[1], JsonRpcMethodNotFound | concurrent.futures.CancelledError
+        ):
             return False
         return "unknown method" not in record.getMessage()
 

@@ -9,21 +9,25 @@ Lifecycle (docs/real-codex-peer.md §7.4: SDKs close stdin, send SIGTERM at once
 
 * Client EOF closes the child's stdin; the proxy then waits for the child as long as it takes
   (that is the child's business, as with a shell).
-* SIGTERM, SIGINT and SIGHUP are forwarded to the child (which runs in its own process group,
-  so a terminal's Ctrl-C reaches it once, through us). From the first signal the proxy keeps
-  relaying and gives the child ``grace - reserve`` seconds (1.0 s of the default 1.5 s) to
-  exit; if it is still running then, analytics end (what is queued is analysed, the session
-  is closed, the recording written) and delivery is closed within what is left of ``grace``,
-  so every event is committed and shipped inside the grace. The proxy then keeps relaying
-  (not analysing) and waits for the child, and exits with the child's status, whenever that
-  comes: exactly what the client would have seen from the child itself.
+* SIGTERM, SIGINT and SIGHUP are forwarded to the child's process group (the child leads its
+  own, so a terminal's Ctrl-C reaches it once, through us, and reaches whatever it spawned).
+  From the first signal the proxy keeps relaying and gives the child ``grace - reserve``
+  seconds (1.0 s of the default 1.5 s) to exit; if it is still running then, analytics end
+  (what is queued is analysed, the session is closed, the recording written) and delivery is
+  closed within what is left of ``grace``, so every event is committed and shipped inside the
+  grace. The proxy then keeps relaying (not analysing) and waits for the child, and exits with
+  the child's status, whenever that comes: exactly what the client would have seen from the
+  child itself.
 * The child is started with ``PR_SET_PDEATHSIG = SIGKILL`` (Linux): when the SDK SIGKILLs the
   proxy 2 s after its SIGTERM, the child dies with it, as it would have been SIGKILLed
   directly, and is never orphaned.
 * When the child exits by itself, analytics and delivery get ``grace`` seconds from then
   (from the signal, if one came first). What the child wrote before it exited is relayed
   first (bounded by the same budget).
-* The client-facing stdout is closed as soon as the child's stdout ends.
+* The client-facing stdout is closed as soon as the child's stdout ends, once every
+  ``rpcAnalytics/*`` request read before is answered. When the client's stdout goes away
+  (EPIPE), the child's stdout is closed too, so the child gets EPIPE/SIGPIPE on its next
+  write, as it would writing to the client directly.
 * Exit status: the child's, 128+N if a signal N ended it. A command that cannot be started
   is a one-line error and 127 (not found) or 126 (not executable), as a shell reports it.
 """
@@ -165,8 +169,10 @@ class StdioProxy:
             self.signalled_at = time.monotonic()
         process = self.process
         if process is not None and process.returncode is None:
+            # To the child's whole process group (it leads one): what it spawned gets the
+            # signal too, as a terminal's Ctrl-C reaches every process of the foreground job.
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(process.pid, signum)
+                os.killpg(process.pid, signum)
 
     # -- run ------------------------------------------------------------------------------------
 
@@ -189,8 +195,8 @@ class StdioProxy:
             os.close(child_stdin_r)
             os.close(child_stdout_w)
             if self.first_signal is not None:  # arrived while we were spawning
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, self.first_signal)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, self.first_signal)
             exit_fd = _pidfd(process.pid)
             if exit_fd is None:  # no pidfd: SIGCHLD wakes the loop (through the wakeup fd)
                 previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)

@@ -6,13 +6,16 @@ a ``meta`` row with the argv, the transport, ``started_at`` (unix time of ``t ==
 tool's version and whether the recording is redacted; the last one carries the exit status.
 
 The recorder is driven by the analytics worker, off the relay path: it gets whole lines from
-the worker's framer. stderr is not recorded (it passes straight through on its own fd), nor are
+the worker's framer. The file is created (or truncated and tightened) with mode 0600: it holds
+the user's prompts, paths and model output. stderr is not recorded (it passes straight through on its own fd), nor are
 the proxy's own ``rpcAnalytics/*`` requests and answers (they never were part of the session).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,6 +38,20 @@ class _Row(msgspec.Struct, omit_defaults=True):
 _encoder = msgspec.json.Encoder()
 
 
+def _open_private(path: Path) -> BinaryIO:
+    """Truncate or create ``path`` readable by its owner only (0600): a recording holds
+    prompts, paths and model output. An existing file is tightened before anything is
+    written to it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/stdout or a FIFO someone gave us
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "wb", buffering=_BUFFER_BYTES)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class RecordingError(Exception):
     """The recording file cannot be opened; a one-line message."""
 
@@ -47,7 +64,7 @@ class Recorder:
         self.redact = redact
         self.lines = 0
         try:
-            self._file: BinaryIO | None = path.open("wb", buffering=_BUFFER_BYTES)
+            self._file: BinaryIO | None = _open_private(path)
         except OSError as error:
             raise RecordingError(
                 f"cannot write recording {path}: {error.strerror or error}"

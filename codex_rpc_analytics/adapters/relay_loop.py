@@ -117,6 +117,7 @@ class RelayLoop:
         for fd in (self.wake_r, self.wake_w, child_in, child_out):
             os.set_blocking(fd, False)
         self._answers: deque[bytes] = deque()
+        self._answers_received = 0
         # Where client-bound bytes are written: a private non-blocking descriptor if possible.
         self._out_private = private_nonblocking_writer(client_out)
         self._out_fd = self._out_private if self._out_private is not None else client_out
@@ -127,6 +128,7 @@ class RelayLoop:
         self.c2s_done = False  # the client's input ended (or the child stopped reading it)
         self.s2c_done = False  # the child's output ended
         self.client_out_closed = False
+        self._close_deferred = False  # the child's output ended; answers are still owed
         self._child_in_open = True
         self._child_exit_fd: int | None = None
 
@@ -166,7 +168,8 @@ class RelayLoop:
         session = self.session
         observe, extension_request, process = (session.observe, session.extension_request,
                                                session.process)
-        feed, server_chunk = self.stream_filter.feed, self.output.server_chunk
+        output = self.output
+        feed, server_chunk = self.stream_filter.feed, output.server_chunk
         busy = False  # the session has queued work
         spin = self.spin
         clock = time.monotonic
@@ -215,6 +218,8 @@ class RelayLoop:
                         server_chunk(data)
                         observe("s2c", data, now())
                         busy = True
+                        if output.broken:  # the client's stdout is gone (EPIPE)
+                            self._client_gone()
                     else:
                         self._child_output_ended()
                         if tick():
@@ -250,6 +255,9 @@ class RelayLoop:
                         self._client_input_ended()
                 elif fd == wake_r:
                     self._woken()
+                    if self._close_deferred and not self._answers_owed():
+                        self._close_deferred = False
+                        output.close()
                     if tick():
                         return
                     due = deadline()
@@ -294,6 +302,12 @@ class RelayLoop:
         answers, inject = self._answers, self.output.inject
         while answers:
             inject(answers.popleft())
+            self._answers_received += 1
+
+    def _answers_owed(self) -> bool:
+        """Whether an rpcAnalytics/* request the client sent still waits for its answer."""
+        session = self.session
+        return not session.ended and session.answers_expected > self._answers_received
 
     # client → server
 
@@ -378,8 +392,9 @@ class RelayLoop:
                 return
             except OSError:
                 pending.clear()
-                self.output.fail()  # the client is gone: the child's output is drained
-                break
+                self.output.fail()
+                self._client_gone()
+                return
             if written < len(head):
                 pending[0] = head[written:]
                 return
@@ -395,7 +410,20 @@ class RelayLoop:
         self._unwatch(self.child_out)
         with contextlib.suppress(OSError):
             os.close(self.child_out)
+        if self._answers_owed() and not self.output.broken:
+            # A client that wrote rpcAnalytics/* requests and closed its stdin still gets
+            # every answer before EOF (bounded by the proxy's drain time).
+            self._close_deferred = True
+            return
         self.output.close()  # → _close_client_out once the answers at the boundary are out
+
+    def _client_gone(self) -> None:
+        """The client's stdout broke: stop reading the child's stdout and close it, so the
+        child gets EPIPE (or SIGPIPE) on its next write, as it would writing to the client
+        directly. Without that, the proxy would drain a child like `yes` forever."""
+        if not self.s2c_done:
+            self._close_deferred = False
+            self._child_output_ended()
 
     def _close_client_out(self) -> None:
         """The client sees EOF as soon as everything written so far has reached it."""

@@ -27,6 +27,7 @@ import msgspec
 
 from .. import __version__
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport, encode_event, event_type_of
+from ..core.envelope import Kind, classify
 from ..core.tap import Direction
 from ..host import host_runtime as default_host_runtime
 from .extensions import Extensions, Reply
@@ -88,6 +89,7 @@ class TapSession:
         self.events_by_type: dict[str, int] = {}
         self.extension_requests = 0
         self.extension_requests_unanswered = 0  # arrived after analytics ended
+        self.answers_expected = 0  # extension requests (with an id) handed to the session
         self.analytics_skipped_bytes = 0  # queued, but the deadline or the end came first
         self.worker_error: str | None = None
         self.analytics_errors = 0
@@ -138,6 +140,8 @@ class TapSession:
         if self.ended:
             self.extension_requests_unanswered += 1
             return
+        if classify(line).kind is Kind.REQUEST:  # not a notification: an answer is owed
+            self.answers_expected += 1
         self._queue.append((_EXTENSION, line, now, False))
 
     @property

@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             for event in replay_transcript(path, transport=args.transport,
                                            host_runtime=host_runtime(), warn=warn):
                 out.write(encode_event(event) + b"\n")
+        except BrokenPipeError:
+            raise  # our reader went away (`| head`): not the transcript's fault (main.py)
         except OSError as error:
             fail(f"cannot read transcript {path}: {error.strerror or error}")
     out.flush()
