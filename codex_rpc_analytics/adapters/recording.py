@@ -6,9 +6,11 @@ a ``meta`` row with the argv, the transport, ``started_at`` (unix time of ``t ==
 tool's version and whether the recording is redacted; the last one carries the exit status.
 
 The recorder is driven by the analytics worker, off the relay path: it gets whole lines from
-the worker's framer. The file is created (or truncated and tightened) with mode 0600: it holds
-the user's prompts, paths and model output. stderr is not recorded (it passes straight through on its own fd), nor are
-the proxy's own ``rpcAnalytics/*`` requests and answers (they never were part of the session).
+the worker's framer (a line over the analyzer's limit, 4 MiB, as its skimmed skeleton: see
+core/skim.py). The file is created (or truncated and tightened) with mode 0600: it holds the
+user's prompts, paths and model output. stderr is not recorded (it passes straight through on
+its own fd), nor are the proxy's own ``rpcAnalytics/*`` requests and answers (they never were
+part of the session).
 """
 
 from __future__ import annotations

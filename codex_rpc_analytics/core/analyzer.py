@@ -34,8 +34,8 @@ class ConnectionObserver:
     def __init__(self, tap: Tap, max_line_bytes: int | None) -> None:
         self.tap = tap
         self._framers = {
-            "c2s": LineFramer(max_line_bytes),
-            "s2c": LineFramer(max_line_bytes),
+            "c2s": LineFramer(max_line_bytes, skim=True),
+            "s2c": LineFramer(max_line_bytes, skim=True),
         }
 
     def lines(self, direction: Direction, data: bytes) -> list[bytes]:
@@ -56,18 +56,25 @@ class ConnectionObserver:
     def oversized_lines(self) -> int:
         return sum(framer.oversized_lines for framer in self._framers.values())
 
+    @property
+    def skimmed_lines(self) -> int:
+        return sum(framer.skimmed_lines for framer in self._framers.values())
+
 
 class AnalyzerStats(msgspec.Struct):
     connections: int
     tap: TapStats
     reducer: ReducerStats
     oversized_lines: int
+    skimmed_lines: int = 0
 
 
 class Analyzer:
-    # Far above any codex message analytics reads (multi-MB thread/resume results), far below
-    # what would hurt a developer machine. The relay itself has no limit.
-    DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
+    # Lines up to this size are assembled whole; a longer one (a thread/resume result with a
+    # long history, a file in a string) is skimmed as it streams by into the skeleton analytics
+    # reads (skim.py), so no line costs more than a few MiB of memory. The relay itself has no
+    # limit and never changes a byte.
+    DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
     def __init__(
         self,
@@ -81,6 +88,7 @@ class Analyzer:
         self._observers: dict[int, ConnectionObserver] = {}
         self._closed_stats = TapStats()
         self._closed_oversized = 0
+        self._closed_skimmed = 0
         self._next_connection_id = 0
 
     def open(self, transport: Transport, connection_id: int | None = None) -> int:
@@ -160,14 +168,17 @@ class Analyzer:
     def stats(self) -> AnalyzerStats:
         tap = msgspec.structs.replace(self._closed_stats)
         oversized = self._closed_oversized
+        skimmed = self._closed_skimmed
         for observer in self._observers.values():
             _add_stats(tap, observer.tap.stats)
             oversized += observer.oversized_lines
+            skimmed += observer.skimmed_lines
         return AnalyzerStats(
             connections=self._next_connection_id,
             tap=tap,
             reducer=msgspec.structs.replace(self.reducer.stats),
             oversized_lines=oversized,
+            skimmed_lines=skimmed,
         )
 
     def _tap_line(
@@ -179,6 +190,7 @@ class Analyzer:
     def _absorb_stats(self, observer: ConnectionObserver) -> None:
         _add_stats(self._closed_stats, observer.tap.stats)
         self._closed_oversized += observer.oversized_lines
+        self._closed_skimmed += observer.skimmed_lines
 
 
 def _add_stats(total: TapStats, part: TapStats) -> None:

@@ -7,10 +7,13 @@ message. A trailing ``\\r`` is left on the line; the JSON decoder treats it as w
 
 The framer only copies what it must: a chunk that holds whole lines is sliced, and the
 partial tail is the only thing kept between calls. Once a huge line has been handed out its
-buffer is dropped, so its memory goes back to the allocator.
+buffer is dropped, so its memory goes back to the allocator. Past ``max_line_bytes`` nothing
+more is assembled (skim.py).
 """
 
 from __future__ import annotations
+
+from .skim import JsonSkimmer
 
 NEWLINE = b"\n"
 
@@ -18,17 +21,23 @@ NEWLINE = b"\n"
 class LineFramer:
     """Turns a byte stream into lines. Feed it chunks in order; it returns complete lines.
 
-    ``max_line_bytes`` bounds what the *observer* keeps, never what is relayed: a longer
-    line is skipped (counted in ``oversized_lines``) and framing resumes at the next newline.
+    ``max_line_bytes`` bounds what the *observer* assembles, never what is relayed. A longer
+    line is, with ``skim``, streamed through a :class:`~.skim.JsonSkimmer` and returned as its
+    small skeleton (counted in ``skimmed_lines``); without, or when even the skeleton is too
+    large, it is skipped (counted in ``oversized_lines``). Framing resumes at the next newline.
     """
 
-    __slots__ = ("_dropping", "_partial", "max_line_bytes", "oversized_lines")
+    __slots__ = ("_dropping", "_partial", "_skimmer", "max_line_bytes", "oversized_lines",
+                 "skim", "skimmed_lines")
 
-    def __init__(self, max_line_bytes: int | None = None) -> None:
+    def __init__(self, max_line_bytes: int | None = None, *, skim: bool = False) -> None:
         self._partial = bytearray()
         self._dropping = False
+        self._skimmer: JsonSkimmer | None = None
         self.max_line_bytes = max_line_bytes
+        self.skim = skim
         self.oversized_lines = 0
+        self.skimmed_lines = 0
 
     @property
     def buffered(self) -> int:
@@ -42,10 +51,12 @@ class LineFramer:
             return []
         lines: list[bytes] = []
         head = chunk[:first_newline]
-        if self._partial or self._dropping:
+        if self._partial or self._dropping or self._skimmer is not None:
             self._extend_partial(head)
             if self._dropping:
                 self._dropping = False
+            elif self._skimmer is not None:
+                self._finish_skim(lines)
             else:
                 lines.append(bytes(self._partial))
             # A fresh buffer, not clear(): clear() keeps a huge line's allocation alive.
@@ -66,6 +77,7 @@ class LineFramer:
         the partial line is garbage and the next chunk may start mid-line, so drop both and
         resume at the next newline rather than glue unrelated bytes into one line."""
         self._partial = bytearray()
+        self._skimmer = None
         self._dropping = True
 
     def finish(self) -> bytes | None:
@@ -74,6 +86,10 @@ class LineFramer:
             self._dropping = False
             self._partial = bytearray()
             return None
+        if self._skimmer is not None:
+            lines: list[bytes] = []
+            self._finish_skim(lines)
+            return lines[0] if lines else None
         if not self._partial:
             return None
         line = bytes(self._partial)
@@ -82,16 +98,40 @@ class LineFramer:
 
     def _append_line(self, lines: list[bytes], line: bytes) -> None:
         if self.max_line_bytes is not None and len(line) > self.max_line_bytes:
-            self.oversized_lines += 1
+            if self.skim:
+                self._skimmer = JsonSkimmer()
+                self._skimmer.feed(line)
+                self._finish_skim(lines)
+            else:
+                self.oversized_lines += 1
             return
         lines.append(line)
 
     def _extend_partial(self, data: bytes) -> None:
         if self._dropping:
             return
+        if self._skimmer is not None:
+            self._skimmer.feed(data)
+            return
         if self.max_line_bytes is not None and len(self._partial) + len(data) > self.max_line_bytes:
-            self.oversized_lines += 1
-            self._dropping = True
+            if self.skim:
+                # Past what is worth assembling: skim the rest as it streams by.
+                self._skimmer = JsonSkimmer()
+                self._skimmer.feed(bytes(self._partial))
+                self._skimmer.feed(data)
+            else:
+                self.oversized_lines += 1
+                self._dropping = True
             self._partial = bytearray()
             return
         self._partial += data
+
+    def _finish_skim(self, lines: list[bytes]) -> None:
+        assert self._skimmer is not None
+        line = self._skimmer.finish()
+        self._skimmer = None
+        if line is None:
+            self.oversized_lines += 1
+        else:
+            self.skimmed_lines += 1
+            lines.append(line)
