@@ -245,7 +245,7 @@ class HttpSink:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return SendResult(Verdict.RETRY, error=self._clean(error, secrets))
+            return SendResult(Verdict.RETRY, error=self._clean(error, secrets), unreachable=True)
         auth_failed = status == 401
         if auth_failed:
             # Not the events' fault: they stay pending until the credentials work (a refreshed

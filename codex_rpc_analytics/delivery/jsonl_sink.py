@@ -88,7 +88,8 @@ class JsonlSink:
             _append(self._spec.path, data)
         except OSError as exc:
             # An unwritable file may become writable again: retried, never rejected.
-            return SendResult(Verdict.RETRY, error=f"cannot append to {self._spec.path}: {exc}")
+            return SendResult(Verdict.RETRY, error=f"cannot append to {self._spec.path}: {exc}",
+                              unreachable=True)
         return SendResult(Verdict.DELIVERED)
 
     async def close(self) -> None:

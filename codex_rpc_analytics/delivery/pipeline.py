@@ -510,8 +510,8 @@ class Delivery:
 
     async def _flush_inner(self, timeout: float, *, final: bool = False) -> FlushResult:
         """Commit and deliver what is pending, within ``timeout``. ``final`` (closing): do not
-        wait for an outbox that cannot be opened, nor retry a sink that fails: nothing more
-        can be committed or sent in this run, and the rest stays for the next one."""
+        wait for an outbox that cannot be opened, nor for a sink that does not answer at all:
+        nothing more can be committed or sent in this run, the rest stays for the next one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         waits = [asyncio.ensure_future(self._ready.wait())]

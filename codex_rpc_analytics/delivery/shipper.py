@@ -17,9 +17,11 @@ What each answer does:
 * Rows leased by a process that died (``kill -9`` mid-request) are taken over at once: the
   owner's lock file tells (lease_owner.py).
 
-At close (``drain(final=True)``), every sink gets one more attempt at what is pending, and a
-sink that fails is left alone at once instead of being retried until the deadline: its events
-stay pending for the next run, and a proxy whose collector is down exits right after its child.
+At close (``drain(final=True)``), a sink waiting to retry tries at once; a sink that does not
+answer at all (connection refused, an unwritable file) or whose credentials are missing is left
+alone after that attempt instead of being retried until the deadline: its events stay pending
+for the next run, and a proxy whose collector is down exits right after its child. A sink that
+answers 5xx or 429 is retried, with backoff, until the deadline.
 """
 
 from __future__ import annotations
@@ -251,7 +253,9 @@ class Shipper:
             with self._status_lock:
                 self._status.failed_attempts += 1
                 self._status.last_error = error
-            if self._final:
+            if self._final and (result.unreachable or result.auth_failed):
+                # Closing, and nothing answers (or the credentials are missing): no point in
+                # waiting out the deadline. A sink that answers 5xx/429 is retried within it.
                 return False
             self._log.warning(
                 f"retry:{self.key}",
@@ -259,7 +263,7 @@ class Shipper:
                 self.key, error, len(batch.seqs), delay,
                 " or as soon as its credentials change" if result.auth_failed else "",
             )
-            # Closing cuts the pause short: one last attempt, then (above) no more.
+            # Closing cuts a pause short once, for an attempt now (see drain).
             await self._pause(delay, watch_credentials=result.auth_failed)
 
     async def _split(self, batch: Batch) -> bool:
@@ -287,13 +291,16 @@ class Shipper:
         change of the sink's credentials, polled once a second (a ``stat``)."""
         version = self._sink.credentials_version() if watch_credentials else None
         deadline = time.monotonic() + delay
-        while not self._final:
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             step = min(remaining, CREDENTIALS_POLL_S) if watch_credentials else remaining
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._interrupt.wait(), step)
+            if self._interrupt.is_set():
+                self._interrupt.clear()
+                return
             if watch_credentials and self._sink.credentials_version() != version:
                 return
 

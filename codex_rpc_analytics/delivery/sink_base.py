@@ -39,6 +39,9 @@ class SendResult(msgspec.Struct, frozen=True):
     auth_failed: bool = False
     # 413: the body was too large for the receiver; the shipper splits the batch.
     too_large: bool = False
+    # No answer at all (connection refused, DNS, a file that cannot be written): closing does
+    # not wait for such a sink to come back within its deadline.
+    unreachable: bool = False
 
 
 class SinkEnv(msgspec.Struct, frozen=True):

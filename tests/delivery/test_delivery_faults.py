@@ -339,3 +339,20 @@ def test_close_returns_at_once_when_nothing_more_can_be_sent_or_committed(
         assert leased == [(0,)]
     else:
         assert result.uncommitted == 3
+
+
+async def test_close_still_retries_a_sink_that_answers_within_its_deadline(
+    aiohttp_server: Any, collector: Collector, codex_home: Path, state_dir: Path,
+    fast_policy: RetryPolicy,
+) -> None:
+    # A collector that is up but whose store is restarting answers 503 for a moment.
+    collector.script = [(503, {})] * 3
+    server = await aiohttp_server(collector.app())
+    spec = HttpSinkSpec(f"http://127.0.0.1:{server.port}/")
+    delivery = _delivery(state_dir, spec, codex_home, fast_policy, batch_linger_s=60)
+    delivery.start()
+    delivery.submit([make_event(i) for i in range(3)])
+    await wait_until(lambda: delivery.status().committed == 3)
+    result = await delivery.close_async(10)
+    assert result.complete
+    assert [r.status for r in collector.requests] == [503, 503, 503, 200]
