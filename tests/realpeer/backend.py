@@ -32,11 +32,15 @@ from typing import Any
 
 from aiohttp import web
 
+from .model_script import ModelScript, split_events, sse_bytes, stream_events
+
 ANALYTICS_SUFFIX = "/codex/analytics-events/events"
 RESPONSES_SUFFIX = "/responses"
 CODEX_ANALYTICS_PATH = "/backend-api" + ANALYTICS_SUFFIX
 CONTROL_PATH = "/_realpeer/analytics"
+REFRESH_PATH = "/oauth/token"
 SECRET_HEADERS = frozenset({"authorization", "chatgpt-account-id"})
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
 # shared/docs/real-codex-peer.md §4: created, one assistant message, completed with usage.
 FAKE_RESPONSE_EVENTS: tuple[dict[str, Any], ...] = (
@@ -157,6 +161,14 @@ class FakeBackend:
     analytics_statuses: list[int] = field(default_factory=list)
     analytics: list[AnalyticsPost] = field(default_factory=list)
     requests: list[ReceivedRequest] = field(default_factory=list)
+    # What the model answers, per scenario marker (model_script.py); None → the fake stream.
+    model_script: ModelScript | None = None
+    # Each decoded Responses request body (with the marker and reply it got) is appended here.
+    request_log: list[dict[str, Any]] | None = None
+    # The answer to codex's token refresh (`{"status": S, "json": BODY}`); None → 404.
+    refresh_reply: dict[str, Any] | None = None
+    holds_reached: set[str] = field(default_factory=set)
+    _holds: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
     _changed: asyncio.Condition | None = field(default=None, init=False, repr=False)
 
@@ -176,6 +188,8 @@ class FakeBackend:
         return self
 
     async def stop(self) -> None:
+        for event in self._holds.values():
+            event.set()  # a held reply must not keep the server from stopping
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -267,18 +281,73 @@ class FakeBackend:
             post = AnalyticsPost(**self._fields(request, body, status))
             self.analytics.append(post)
             self.requests.append(post)
+        elif request.method == "POST" and path == REFRESH_PATH and self.refresh_reply is not None:
+            # codex's token refresh (CODEX_REFRESH_TOKEN_URL_OVERRIDE points here).
+            response = web.json_response(self.refresh_reply.get("json", {}),
+                                         status=int(self.refresh_reply.get("status", 401)))
+            self.requests.append(ReceivedRequest(**self._fields(request, b"", response.status)))
         elif request.method == "POST" and path.endswith(RESPONSES_SUFFIX):
-            response = web.Response(
-                body=sse_body(),
-                status=200,
-                headers={"content-type": "text/event-stream", "cache-control": "no-cache"},
-            )
-            self.requests.append(ReceivedRequest(**self._fields(request, body, 200)))
+            received = ReceivedRequest(**self._fields(request, body, 200))
+            self.requests.append(received)
+            await self._notify()
+            return await self._model_reply(request, received)
         else:
             response = web.json_response({"detail": "not found"}, status=404)
             self.requests.append(ReceivedRequest(**self._fields(request, body, 404)))
         await self._notify()
         return response
+
+    async def _model_reply(
+        self, request: web.Request, received: ReceivedRequest
+    ) -> web.StreamResponse:
+        if self.model_script is None:
+            return web.Response(body=sse_body(), status=200, headers=SSE_HEADERS)
+        try:
+            request_body = received.json()
+        except ValueError:
+            request_body = None
+        marker, reply = self.model_script.next_reply(request_body)
+        if self.request_log is not None:
+            self.request_log.append({"marker": marker, "reply": reply, "body": request_body})
+        headers = dict(reply.get("headers", {}))
+        if reply.get("drop"):
+            # The connection dies before any answer (a proxy or the network giving up).
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if "status" in reply:
+            return web.json_response(reply.get("json", {}), status=reply["status"],
+                                     headers=headers)
+        model = request_body.get("model", "") if isinstance(request_body, dict) else ""
+        events = stream_events(reply, model)
+        hold = reply.get("hold")
+        if hold is None:
+            return web.Response(body=sse_bytes(events), status=200,
+                                headers={**SSE_HEADERS, **headers})
+        # A slow model: the events of the first `hold_after_items` items go out at once, the
+        # rest only when the session releases the hold (or codex gives up on the request).
+        response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+        await response.prepare(request)
+        first, rest = split_events(events, int(reply.get("hold_after_items", 0)))
+        try:
+            await response.write(sse_bytes(first))
+            self.holds_reached.add(str(hold))
+            await self._notify()
+            await self._hold_event(str(hold)).wait()
+            await response.write(sse_bytes(rest))
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # codex closed the request (an interrupt): nothing more to say
+        return response
+
+    def _hold_event(self, name: str) -> asyncio.Event:
+        if name not in self._holds:
+            self._holds[name] = asyncio.Event()
+        return self._holds[name]
+
+    def release(self, name: str) -> None:
+        """Let a held model reply go on (must run on the backend's loop)."""
+        self._hold_event(name).set()
 
     @staticmethod
     def _fields(request: web.Request, body: bytes, status: int) -> dict[str, Any]:

@@ -40,6 +40,12 @@ class HomeOptions:
     # is the bulk of the "5.2 s after EOF" and "3.4 s after SIGTERM" exit times of §6. With
     # `metrics_exporter = "none"` codex exits ~25 ms after SIGTERM. False → §3.1 verbatim.
     otel_metrics_off: bool = True
+    # Extra config.toml text: `top_level` lines go before the first table, `provider` lines into
+    # `[model_providers.probe]`, `tables` at the end ("{project}"-style placeholders are the
+    # caller's business).
+    top_level: tuple[str, ...] = ()
+    provider: tuple[str, ...] = ()
+    tables: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,15 +83,20 @@ class CodexHome:
 
 
 def config_toml(
-    port: int, analytics_enabled: bool | None = True, otel_metrics_off: bool = True
+    port: int,
+    analytics_enabled: bool | None = True,
+    otel_metrics_off: bool = True,
+    options: HomeOptions | None = None,
 ) -> str:
     base = f"http://127.0.0.1:{port}"
+    extra = options or HomeOptions()
     lines = [
         f'chatgpt_base_url = "{base}/backend-api/"',
         f'openai_base_url = "{base}/v1"',
         'cli_auth_credentials_store = "file"',
         "check_for_update_on_startup = false",
         f'model_provider = "{PROVIDER_ID}"',
+        *extra.top_level,
         "",
         f"[model_providers.{PROVIDER_ID}]",
         'name = "probe-fake"',
@@ -93,11 +104,14 @@ def config_toml(
         'wire_api = "responses"',
         "requires_openai_auth = true",
         "supports_websockets = false",
+        *extra.provider,
     ]
     if analytics_enabled is not None:
         lines += ["", "[analytics]", f"enabled = {'true' if analytics_enabled else 'false'}"]
     if otel_metrics_off:
         lines += ["", "[otel]", 'metrics_exporter = "none"']
+    if extra.tables:
+        lines += ["", extra.tables.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -160,7 +174,7 @@ def build_codex_home(path: Path, port: int, options: HomeOptions | None = None) 
     options = options or HomeOptions()
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.toml").write_text(
-        config_toml(port, options.analytics_enabled, options.otel_metrics_off)
+        config_toml(port, options.analytics_enabled, options.otel_metrics_off, options)
     )
     auth_path = path / "auth.json"
     if options.auth == "none":

@@ -33,6 +33,7 @@ from typing import Any
 
 from .backend import CODEX_ANALYTICS_PATH, CONTROL_PATH, AnalyticsPost, FakeBackend
 from .codex_home import CodexHome, HomeOptions, build_codex_home
+from .model_script import ModelScript
 from .session import ORIG_PYTHONPATH_ENV, SessionSpec, Step
 
 WIRE_TAP = Path(__file__).resolve().parent / "wire_tap.py"
@@ -77,9 +78,19 @@ class Transcript:
 class RpcPeer:
     """Newline-delimited JSON-RPC over a child's pipes, with every line recorded."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, transcript: Transcript) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        transcript: Transcript,
+        server_replies: dict[str, Any] | None = None,
+        by_thread: dict[str, dict[str, Any]] | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> None:
         self.proc = proc
         self.transcript = transcript
+        self.server_replies = dict(server_replies or {})
+        self.by_thread = dict(by_thread or {})
+        self.variables = variables if variables is not None else {}
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self.closed = False
@@ -125,12 +136,17 @@ class RpcPeer:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         if "method" in message and "id" in message:
-            # A server→client request (approval, tool call, …): refuse it so the turn goes on.
+            # A server→client request (approval, tool call, …): answered as the spec says, else
+            # refused, so that the turn goes on either way.
             self.server_requests.append({"method": message["method"], "id": message["id"]})
+            answer: dict[str, Any] = {"id": message["id"]}
+            replies = self._replies_for((message.get("params") or {}).get("threadId"))
+            if message["method"] in replies:
+                answer["result"] = replies[message["method"]]
+            else:
+                answer["error"] = {"code": -32601, "message": "not handled"}
             with contextlib.suppress(ConnectionError):
-                await self._write(
-                    {"id": message["id"], "error": {"code": -32601, "message": "not handled"}}
-                )
+                await self._write(answer)
         elif "method" in message:
             self.notifications.append(message)
         elif "id" in message:
@@ -139,6 +155,12 @@ class RpcPeer:
                 future.set_result(message)
         async with self._changed:
             self._changed.notify_all()
+
+    def _replies_for(self, thread_id: Any) -> dict[str, Any]:
+        for name, replies in self.by_thread.items():
+            if thread_id is not None and self.variables.get(name) == thread_id:
+                return {**self.server_replies, **replies}
+        return self.server_replies
 
     async def request(self, method: str, params: dict[str, Any], timeout: float) -> Any:
         if self.closed:
@@ -163,15 +185,19 @@ class RpcPeer:
         await self._write(message)
 
     async def wait_notification(
-        self, method: str, match: dict[str, Any], start: int, timeout: float
+        self, method: str, match: dict[str, Any], start: int, timeout: float, count: int = 1
     ) -> dict[str, Any]:
-        """The first notification `method` at index ≥ `start` whose params contain `match`."""
+        """The `count`-th notification `method` at index ≥ `start` whose params contain
+        `match`."""
 
         def find() -> dict[str, Any] | None:
+            seen = 0
             for note in self.notifications[start:]:
                 params = note.get("params") or {}
                 if note.get("method") == method and _contains(params, match):
-                    return note
+                    seen += 1
+                    if seen == count:
+                        return note
             return None
 
         async def wait() -> dict[str, Any]:
@@ -249,8 +275,9 @@ async def run_scripted(
         limit=STREAM_LIMIT,
     )
     transcript.meta(pid=proc.pid)
-    peer = RpcPeer(proc, transcript)
     variables = {"cwd": str(project)}
+    peer = RpcPeer(proc, transcript, spec.server_replies, spec.server_replies_by_thread,
+                   variables)
     timeout = spec.step_timeout_s
     try:
         started = time.monotonic()
@@ -266,7 +293,7 @@ async def run_scripted(
         out.timings["0:initialize"] = round(time.monotonic() - started, 4)
         await peer.notify("initialized")
         for index, step in enumerate(spec.effective_steps(), start=1):
-            record = await _run_step(peer, step, variables, timeout, out)
+            record = await _run_step(peer, step, variables, timeout, out, ctx)
             out.timings[f"{index}:{step['op']}"] = record["elapsed_s"]
             out.steps.append(record)
         out.events_reached = await ctx.wait_for_codex_posts(spec, out)
@@ -279,28 +306,84 @@ async def run_scripted(
 
 
 async def _run_step(
-    peer: RpcPeer, step: Step, variables: dict[str, str], timeout: float, out: Outcome
+    peer: RpcPeer,
+    step: Step,
+    variables: dict[str, str],
+    timeout: float,
+    out: Outcome,
+    ctx: Context,
 ) -> dict[str, Any]:
+    """One scripted step. Ops: `turn` (turn/start, then wait for its turn/completed unless
+    `"wait": false`; `save_turn` names its id), `wait_turn`, `wait_notification`, `wait_hold`
+    (the model backend holds a reply named so), `release` (let it go on), and any other op is
+    a request named by `method` (default: the op) whose error is recorded, not raised, when
+    `expect_error` is set. Strings "$name" in params are saved thread/turn ids or `cwd`."""
     op = step["op"]
     started = time.monotonic()
     record: dict[str, Any] = {"op": op}
+    if "scenario" in step:
+        record["scenario"] = step["scenario"]
     if op == "turn":
         thread_id = variables[step["thread"]]
         mark = len(peer.notifications)
-        params = {"threadId": thread_id, "input": [{"type": "text", "text": step["text"]}]}
+        params: dict[str, Any] = {"threadId": thread_id,
+                                  "input": [{"type": "text", "text": step.get("text", "")}]}
         params.update(_fill_params(step.get("params", {}), variables))
-        result = await peer.request("turn/start", params, timeout)
+        try:
+            result = await peer.request("turn/start", params, timeout)
+        except RpcError as exc:
+            if not step.get("expect_error"):
+                raise
+            record.update(thread_id=thread_id, error=exc.error)
+            record["elapsed_s"] = round(time.monotonic() - started, 4)
+            return record
         turn_id = result["turn"]["id"]
-        done = await peer.wait_notification(
-            "turn/completed", {"threadId": thread_id, "turn": {"id": turn_id}}, mark, timeout
-        )
-        record.update(thread_id=thread_id, turn_id=turn_id, status=done["params"]["turn"]["status"])
+        record.update(thread_id=thread_id, turn_id=turn_id)
+        if "save_turn" in step:
+            variables[step["save_turn"]] = turn_id
+            variables["mark:" + step["save_turn"]] = str(mark)
+        if step.get("wait", True):
+            done = await peer.wait_notification(
+                "turn/completed", {"threadId": thread_id, "turn": {"id": turn_id}}, mark, timeout
+            )
+            record["status"] = done["params"]["turn"]["status"]
+    elif op == "wait_turn":
+        turn_id = variables[step["turn"]]
+        mark = int(variables.get("mark:" + step["turn"], "0"))
+        done = await peer.wait_notification("turn/completed", {"turn": {"id": turn_id}}, mark,
+                                            timeout)
+        record.update(turn_id=turn_id, status=done["params"]["turn"]["status"])
+    elif op == "wait_notification":
+        match = _fill_params(step.get("match", {}), variables)
+        mark = int(variables.get("mark:" + step["turn"], "0")) if "turn" in step else 0
+        if "since" in step:
+            mark = int(variables["mark:" + step["since"]])
+        note = await peer.wait_notification(step["method"], match, mark, timeout,
+                                            int(step.get("count", 1)))
+        turn = (note.get("params") or {}).get("turn")
+        if "save_turn" in step and isinstance(turn, dict):
+            variables[step["save_turn"]] = turn["id"]
+            variables["mark:" + step["save_turn"]] = str(mark)
+    elif op == "mark":
+        variables["mark:" + step["name"]] = str(len(peer.notifications))
+    elif op == "wait_hold":
+        name = step["name"]
+        if not await ctx.backend.wait_until(lambda: name in ctx.backend.holds_reached, timeout):
+            raise TimeoutError(f"the model never reached hold {name!r}")
+    elif op == "release":
+        ctx.backend.release(step["name"])
     else:
         method = str(step.get("method", op))
         params = _fill_params(step.get("params", {}), variables)
         if "thread" in step:
             params = {"threadId": variables[step["thread"]], **params}
-        result = await peer.request(method, params, timeout)
+        try:
+            result = await peer.request(method, params, timeout)
+        except RpcError as exc:
+            if not step.get("expect_error"):
+                raise
+            record.update(error=exc.error)
+            result = None
         thread = (result or {}).get("thread") if isinstance(result, dict) else None
         if isinstance(thread, dict) and isinstance(thread.get("id"), str):
             record["thread_id"] = thread["id"]
@@ -308,6 +391,11 @@ async def _run_step(
             out.visible_thread_ids.add(thread["id"])
             if "save" in step:
                 variables[step["save"]] = thread["id"]
+        turn = (result or {}).get("turn") if isinstance(result, dict) else None
+        if isinstance(turn, dict) and isinstance(turn.get("id"), str) and "save_turn" in step:
+            variables[step["save_turn"]] = turn["id"]
+        if "result_keys" in step and isinstance(result, dict):
+            record["result"] = {k: result.get(k) for k in step["result_keys"]}
     record["elapsed_s"] = round(time.monotonic() - started, 4)
     return record
 
@@ -549,6 +637,23 @@ async def run(spec_path: Path) -> int:
     timings: dict[str, float] = {}
     async with FakeBackend() as backend:
         timings["backend_start"] = round(time.monotonic() - t0, 4)
+        if spec.model_script is not None:
+            backend.model_script = ModelScript(spec.model_script)
+        if spec.log_model_requests:
+            backend.request_log = []
+        backend.refresh_reply = spec.refresh_reply
+        project = workdir / "project"
+        project.mkdir(exist_ok=True)
+        (workdir / "tmp").mkdir(exist_ok=True)  # for TMPDIR={workdir}/tmp (see SessionSpec.env)
+        values = {
+            "codex_home": str(workdir / "codex-home"),
+            "project": str(project),
+            "workdir": str(workdir),
+            "backend_url": backend.url,
+            "backend_port": str(backend.port),
+            "chatgpt_base_url": backend.chatgpt_base_url,
+            "python": sys.executable,
+        }
         home = build_codex_home(
             workdir / "codex-home",
             backend.port,
@@ -556,18 +661,11 @@ async def run(spec_path: Path) -> int:
                 auth=spec.auth,
                 analytics_enabled=spec.analytics_enabled,
                 otel_metrics_off=spec.otel_metrics_off,
+                top_level=tuple(fill(line, values) for line in spec.config_top_level),
+                provider=tuple(fill(line, values) for line in spec.config_provider),
+                tables=fill(spec.config_tables, values),
             ),
         )
-        project = workdir / "project"
-        project.mkdir(exist_ok=True)
-        values = {
-            "codex_home": str(home.path),
-            "project": str(project),
-            "workdir": str(workdir),
-            "backend_url": backend.url,
-            "backend_port": str(backend.port),
-            "chatgpt_base_url": backend.chatgpt_base_url,
-        }
         argv = [fill(arg, values) for arg in spec.command]
         # The peer (and an SDK process) gets the caller's environment plus `overrides`; the
         # PYTHONPATH that run_session set for this driver is put back as it was.
@@ -590,6 +688,10 @@ async def run(spec_path: Path) -> int:
         except Exception as exc:
             out = Outcome(Transcript(), error=f"{type(exc).__name__}: {exc}")
         leftovers = _namespace_leftovers()
+        if backend.request_log is not None:
+            with open(workdir / "model-requests.jsonl", "w") as log:
+                for entry in backend.request_log:
+                    log.write(json.dumps(entry) + "\n")
         posts = list(backend.analytics)
         codex_posts = [p for p in posts if p.path == CODEX_ANALYTICS_PATH]
         timings.update(out.timings)

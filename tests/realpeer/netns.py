@@ -82,13 +82,17 @@ def netns_available() -> str | None:
     return _prefix_and_reason()[1]
 
 
-def netns_prefix() -> tuple[str, ...]:
+def netns_prefix(pid_namespace: bool = True) -> tuple[str, ...]:
     prefix, reason = _prefix_and_reason()
     if prefix is None:
         raise RuntimeError(f"no network namespace: {reason}")
-    return prefix
+    return prefix if pid_namespace else UNSHARE_NET
 
 
-def netns_command(argv: Sequence[str]) -> list[str]:
-    """`argv` wrapped so that it runs inside a fresh loopback-only namespace."""
-    return _wrap(netns_prefix(), argv)
+def netns_command(argv: Sequence[str], pid_namespace: bool = True) -> list[str]:
+    """`argv` wrapped so that it runs inside a fresh loopback-only namespace.
+
+    `pid_namespace=False` leaves out the pid namespace: codex's own sandbox (bwrap, which makes
+    a pid namespace of its own for every command) never finished a command inside ours, so
+    sessions whose tools run sandboxed need it off; the caller then kills the process group."""
+    return _wrap(netns_prefix(pid_namespace), argv)

@@ -31,9 +31,11 @@ From a shell (prints a summary, leaves the work directory):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,12 +105,29 @@ class SessionSpec:
     # and a ~/.bashrc with `pyenv init` then starts `pyenv rehash`, which the namespace teardown
     # kills while it holds ~/.pyenv/shims/.pyenv-shim (a stale lock that blocks pyenv later).
     isolate_home: bool = True
+    # False: network namespace only (see netns.netns_command): needed for sandboxed tool calls.
+    pid_namespace: bool = True
     shutdown: Shutdown = "eof+sigterm"
     step_timeout_s: float = 30.0
     events_timeout_s: float = 20.0
     exit_timeout_s: float = 10.0
     sdk_timeout_s: float = 120.0
     workdir: str | None = None
+    # What the model answers per scenario marker (model_script.py); None → the fake stream.
+    model_script: dict[str, list[dict[str, Any]]] | None = None
+    log_model_requests: bool = False  # write each Responses request body to model-requests.jsonl
+    # Extra config.toml (codex_home.HomeOptions): lines before the first table, lines of the
+    # provider table, and tables at the end; placeholders as in `command`.
+    config_top_level: list[str] = field(default_factory=list)
+    config_provider: list[str] = field(default_factory=list)
+    config_tables: str = ""
+    # Answers to server→client requests by method (a JSON-RPC result); others get an error.
+    server_replies: dict[str, Any] = field(default_factory=dict)
+    # The same per thread: {thread variable name: {method: result}}, checked first.
+    server_replies_by_thread: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The backend's answer to a token refresh (set CODEX_REFRESH_TOKEN_URL_OVERRIDE to
+    # "{backend_url}/oauth/token" in `env`); None → 404.
+    refresh_reply: dict[str, Any] | None = None
 
     def effective_steps(self) -> list[Step]:
         return list(self.steps) if self.steps is not None else list(FULL_FLOW)
@@ -208,17 +227,23 @@ def run_session(spec: SessionSpec, *, timeout: float | None = None) -> SessionRe
             timeout = steps * spec.step_timeout_s + spec.events_timeout_s + spec.exit_timeout_s + 30
     started = time.monotonic()
     with open(workdir / "driver.log", "wb") as log:
+        # Its own process group: without a pid namespace, a timeout must still take down the
+        # driver and everything it started.
+        proc = subprocess.Popen(
+            netns_command(driver_argv(spec_path), spec.pid_namespace),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+            start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                netns_command(driver_argv(spec_path)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=workdir,
-                timeout=timeout,
-            )
+            proc.wait(timeout)
         except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             raise SessionFailed(
                 f"driver timed out after {timeout:.0f} s; see {workdir / 'driver.log'}"
             ) from exc
