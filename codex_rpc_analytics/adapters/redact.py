@@ -10,9 +10,12 @@ The rule is an allowlist, so that a member codex adds tomorrow is redacted rathe
   ``codexErrorInfo``, ``source`` ...; ``KEEP_SUBTREES``), or inside the top-level ``error``
   object of a JSON-RPC error (server-written; analytics classifies steer rejections by its
   ``message`` and ``data``).
-* Every other non-empty string (message text, file contents, command output, diffs, paths,
-  tokens and secrets, base64 blobs) becomes ``"[redacted]"``; an empty string stays empty,
-  because emptiness is information analytics uses (a thread's ``preview``).
+* Every other non-empty string (message text, file contents, command output, paths, tokens
+  and secrets, base64 blobs) becomes ``"[redacted]"``; an empty string stays empty,
+  because emptiness is information analytics uses (a thread's ``preview``). Three are
+  reduced rather than replaced, keeping just what analytics reads: a turn error's message
+  (codex's fixed texts tell error kinds apart; an API's answer becomes ``{}``), a diff (its
+  ``+``/``-`` line markers) and an inline image (a PNG header of the same size).
 * A line that is not JSON (foreign output, invalid UTF-8) becomes a fixed non-JSON
   placeholder: it told analytics nothing either way.
 
@@ -22,9 +25,15 @@ where nothing was redacted (number spelling, escapes); what it means to analytic
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from typing import Any
 
 import msgspec
+
+from ..core.error_kinds import redact_error_message
+from ..core.images import data_url_size
 
 PLACEHOLDER = "[redacted]"
 NOT_JSON_PLACEHOLDER = b"[redacted: a line that was not JSON]"
@@ -39,9 +48,13 @@ KEEP_KEYS = frozenset({
     "type", "status", "kind", "role", "phase", "mode", "model", "modelProvider",
     "reasoningEffort", "effort", "serviceTier", "serviceTierForTurn", "approvalPolicy",
     "approvalsReviewer", "personality", "threadSource", "originator", "turnTrigger",
-    "networkAccess", "itemsView", "cliVersion",
+    "networkAccess", "itemsView", "cliVersion", "reasoning_effort", "decision",
     # the initialize result: who the server is
     "userAgent", "platformOs", "platformFamily",
+    # tool items: what a tool event reports of them (names and ids, never arguments or output)
+    "source", "tool", "server", "namespace", "pluginId", "scriptPath", "generationId",
+    "connectorId", "agentThreadId", "senderThreadId", "receiverThreadIds",
+    "queuedSubmissionId", "clientUserMessageId",
 })
 
 # Whole subtrees that are metadata: every string inside is kept.
@@ -49,6 +62,7 @@ KEEP_SUBTREES = frozenset({"clientInfo", "capabilities", "codexErrorInfo", "sour
 
 # ``summary`` is a reasoning-summary setting in turn/start but free text elsewhere.
 _SUMMARY_SETTINGS = frozenset({"auto", "concise", "detailed", "none"})
+_SUMMARY_KEYS = frozenset({"summary", "model_reasoning_summary"})
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -75,14 +89,22 @@ def _redact(value: Any, key: str | None) -> Any:
     if isinstance(value, str):
         if not value or key in KEEP_KEYS:
             return value
-        if key == "summary" and value in _SUMMARY_SETTINGS:
+        if key in _SUMMARY_KEYS and value in _SUMMARY_SETTINGS:
             return value
+        if key == "diff":
+            return diff_markers(value)
+        if key == "url" and value.startswith("data:"):
+            return image_stand_in(value)
         return PLACEHOLDER
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for name, item in value.items():
             if name in KEEP_SUBTREES or (name == "error" and key is None):
                 out[name] = item
+            elif (name == "message" and isinstance(item, str)
+                  and "codexErrorInfo" in value):
+                # A turn error's message: codex's own fixed texts tell error kinds apart.
+                out[name] = redact_error_message(item)
             else:
                 out[name] = _redact(item, name)
         return out
@@ -90,6 +112,32 @@ def _redact(value: Any, key: str | None) -> Any:
         # A list's strings are judged by the key that holds the list.
         return [_redact(item, key) for item in value]
     return value
+
+
+def diff_markers(diff: str) -> str:
+    """A unified diff reduced to its line markers: the lines it adds and deletes are still
+    countable, their text is gone."""
+    marks = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            marks.append(line[:3])
+        elif line.startswith(("+", "-")):
+            marks.append(line[0])
+        else:
+            marks.append("")
+    return "\n".join(marks)
+
+
+def image_stand_in(url: str) -> str:
+    """An inline image replaced by a PNG header of the same size (all image_preparations
+    reads), or the placeholder when its size cannot be read."""
+    size = data_url_size(url)
+    if size is None:
+        return PLACEHOLDER
+    header = struct.pack(">IIBBBBB", size[0], size[1], 8, 0, 0, 0, 0)
+    chunk = (struct.pack(">I", len(header)) + b"IHDR" + header
+             + struct.pack(">I", zlib.crc32(b"IHDR" + header) & 0xFFFFFFFF))
+    return "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunk).decode()
 
 
 def redact_argv(argv: list[str]) -> list[str]:

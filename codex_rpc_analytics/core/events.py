@@ -15,7 +15,9 @@ import msgspec
 
 from .app_events import APP_EVENT_TYPES, AnyAppEvent
 from .client_info import AppServerClient
+from .images import ImagePreparation
 from .runtime import RuntimeInfo
+from .tool_events import TOOL_EVENT_TYPES, AnyToolEvent
 
 JsonValue = Any
 
@@ -90,7 +92,7 @@ class TurnEventParams(msgspec.Struct, frozen=True):
     personality: str | None
     workspace_kind: str | None
     num_input_images: int
-    image_preparations: list[JsonValue]
+    image_preparations: list[ImagePreparation]
     is_first_turn: bool
     status: str | None
     explicit_client_interrupt_requested_at_ms: int | None
@@ -156,10 +158,13 @@ class TurnSteerEvent(msgspec.Struct, frozen=True, tag_field="event_type",
 
 
 # Skill, app, plugin and thread-archive events are in app_events.py.
-AnyEvent: TypeAlias = ThreadInitialized | TurnEvent | TurnSteerEvent | AnyAppEvent
+# Tool events and the accepted-line fingerprints are in tool_events.py.
+AnyEvent: TypeAlias = (
+    ThreadInitialized | TurnEvent | TurnSteerEvent | AnyAppEvent | AnyToolEvent
+)
 
 EVENT_TYPES: tuple[type[msgspec.Struct], ...] = (
-    ThreadInitialized, TurnEvent, TurnSteerEvent, *APP_EVENT_TYPES
+    ThreadInitialized, TurnEvent, TurnSteerEvent, *APP_EVENT_TYPES, *TOOL_EVENT_TYPES
 )
 
 _encoder = msgspec.json.Encoder()

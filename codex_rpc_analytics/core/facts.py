@@ -7,16 +7,19 @@ of its own. Facts carry decoded views, never raw lines.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
+from .item_views import ToolItemView
 from .views import (
+    ApprovalRequestParams,
     ErrorObject,
     InitializeParams,
     InitializeResult,
     InterruptParams,
     ItemNotification,
+    QueueParams,
     SteerParams,
     ThreadRequestParams,
     ThreadResult,
@@ -94,6 +97,13 @@ class TokenUsageUpdated(Fact, frozen=True, tag="token_usage_updated"):
 
 class ItemCompleted(Fact, frozen=True, tag="item_completed"):
     notification: ItemNotification
+    tool: ToolItemView | None = None  # the whole item, for tool items only
+
+
+class TurnDiffUpdated(Fact, frozen=True, tag="turn_diff_updated"):
+    thread_id: str | None
+    turn_id: str | None
+    diff: str
 
 
 class SteerAnswered(Fact, frozen=True, tag="steer_answered"):
@@ -110,6 +120,42 @@ class InterruptAnswered(Fact, frozen=True, tag="interrupt_answered"):
 
     params: InterruptParams
     requested_at: float
+
+
+class TurnTaskRequested(Fact, frozen=True, tag="turn_task_requested"):
+    """A successful ``review/start`` (``task`` "review") or ``thread/compact/start``
+    ("compact"): the thread's next turn is a task codex runs, not a user turn."""
+
+    thread_id: str | None
+    task: Literal["review", "compact"]
+    turn_id: str | None  # the review's turn, as review/start answers it
+
+
+class QueueChanged(Fact, frozen=True, tag="queue_changed"):
+    """A successful ``thread/queue/add`` (``action`` "add"), ``/delete`` ("remove") or
+    ``/start`` ("start", with the turn it started)."""
+
+    action: Literal["add", "remove", "start"]
+    params: QueueParams
+    submission_id: str | None
+    turn_id: str | None
+
+
+class ApprovalAnswered(Fact, frozen=True, tag="approval_answered"):
+    """The client's answer to a server's approval request (``observed_at``: when the tap saw
+    the answer)."""
+
+    method: str
+    request_id: int | str
+    params: ApprovalRequestParams
+    decision: Any
+
+
+class CompactionStarted(Fact, frozen=True, tag="compaction_started"):
+    """``item/started`` of a ``contextCompaction`` item."""
+
+    thread_id: str | None
+    turn_id: str | None
 
 
 class ConnectionClosed(Fact, frozen=True, tag="connection_closed"):
@@ -129,7 +175,12 @@ AnyFact = (
     | TurnCompleted
     | TokenUsageUpdated
     | ItemCompleted
+    | TurnDiffUpdated
     | SteerAnswered
     | InterruptAnswered
+    | TurnTaskRequested
+    | QueueChanged
+    | ApprovalAnswered
+    | CompactionStarted
     | ConnectionClosed
 )

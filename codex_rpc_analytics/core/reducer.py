@@ -25,11 +25,14 @@ from .events import (
     TurnSteerParams,
 )
 from .facts import (
+    ApprovalAnswered,
+    CompactionStarted,
     ConnectionClosed,
     Fact,
     Initialized,
     InterruptAnswered,
     ItemCompleted,
+    QueueChanged,
     RequestFailed,
     SteerAnswered,
     ThreadMethod,
@@ -37,12 +40,32 @@ from .facts import (
     ThreadStarted,
     TokenUsageUpdated,
     TurnCompleted,
+    TurnDiffUpdated,
     TurnStartAnswered,
     TurnStarted,
+    TurnTaskRequested,
 )
+from .item_views import ToolItemView
+from .model_catalog import ModelCatalog, catalog_for
 from .runtime import RuntimeInfo, parse_runtime
+from .tool_reducer import (
+    ToolContext,
+    compaction_event,
+    fingerprints_event,
+    review_event,
+    review_outcome,
+    tool_event,
+)
 from .turn_config import TurnConfig
-from .turns import ThreadContext, TurnState, count_images
+from .turns import (
+    TASK_TURNS,
+    CompactionState,
+    ReviewTally,
+    ThreadContext,
+    TurnState,
+    count_images,
+    inline_image_sizes,
+)
 from .views import ThreadView, TokenBreakdown, TurnView
 
 NO_EVENTS: Sequence[AnyEvent] = ()
@@ -70,12 +93,16 @@ class ReducerStats(msgspec.Struct):
     turns_on_unseen_threads: int = 0
     late_turn_facts: int = 0
     steers_without_context: int = 0
+    tool_events_without_context: int = 0
     subagents_without_parent: int = 0
+    catalog_version_fallbacks: int = 0
+    task_turns: int = 0
 
 
 class ConnectionState(msgspec.Struct):
     client: AppServerClient
     runtime: RuntimeInfo
+    catalog: ModelCatalog  # the model catalog of the connection's codex version
 
 
 class ThreadState(msgspec.Struct):
@@ -86,6 +113,25 @@ class ThreadState(msgspec.Struct):
     # The latest cumulative token usage seen for the thread (replays included): the
     # baseline the next turn's usage is measured from (§5.5 rule 1).
     token_total: TokenBreakdown | None = None
+    # review/start or thread/compact/start was asked for: the thread's next new turn is that.
+    pending_task: str | None = None
+    # Prompts queued with thread/queue/add, oldest first: codex runs each as a later turn.
+    queued: list[QueuedPrompt] | None = None
+    # The size of the context after the thread's latest sampling request (the `last` usage's
+    # total): what a compaction starts from.
+    context_tokens: int | None = None
+    last_turn_model: str | None = None  # the model of the thread's previous turn
+
+
+class QueuedPrompt(msgspec.Struct):
+    """What a queued prompt's turn will report of its input (not the input itself)."""
+
+    submission_id: str | None
+    image_count: int
+    image_sizes: list[tuple[int, int]]
+
+
+MAX_QUEUED_PROMPTS = 64
 
 
 def subagent_source_of(source: Any) -> str | None:
@@ -137,6 +183,9 @@ class Reducer:
         self.connections: BoundedMap[int, ConnectionState] = BoundedMap(max_connections)
         self.threads: BoundedMap[str, ThreadState] = BoundedMap(max_threads)
         self.turns: BoundedMap[str, TurnState] = BoundedMap(max_turns)
+        # Turns codex runs as tasks (a review answers with its turn id; its inner turns name
+        # it as their root): turn id -> task.
+        self.task_turns: BoundedMap[str, str] = BoundedMap(max_turns)
         self._handlers: dict[type[Fact], Callable[[Any], Sequence[AnyEvent]]] = {
             Initialized: self._on_initialized,
             ThreadResponded: self._on_thread_responded,
@@ -149,6 +198,11 @@ class Reducer:
             ItemCompleted: self._on_item_completed,
             SteerAnswered: self._on_steer_answered,
             InterruptAnswered: self._on_interrupt_answered,
+            TurnTaskRequested: self._on_turn_task_requested,
+            TurnDiffUpdated: self._on_turn_diff,
+            QueueChanged: self._on_queue_changed,
+            ApprovalAnswered: self._on_approval_answered,
+            CompactionStarted: self._on_compaction_started,
             ConnectionClosed: self._on_connection_closed,
         }
         # Skills, apps, plugins (client facts) and thread archive changes: app_reducer.py.
@@ -193,8 +247,11 @@ class Reducer:
             fact.result.user_agent, fact.result.platform_os, self.host_runtime
         )
         self.stats.runtime_fallbacks += fallbacks
+        catalog, own = catalog_for(runtime.codex_rs_version)
+        if not own:
+            self.stats.catalog_version_fallbacks += 1
         # Re-initializing a connection id overwrites it, as in the reference.
-        if self.connections.put(fact.connection_id, ConnectionState(client, runtime)):
+        if self.connections.put(fact.connection_id, ConnectionState(client, runtime, catalog)):
             self.stats.connections_evicted += 1
         return NO_EVENTS
 
@@ -224,8 +281,8 @@ class Reducer:
         if thread is None or thread.id is None:
             return NO_EVENTS
         mode = INITIALIZATION_MODES[fact.method]
-        personality = fact.request.personality if fact.request is not None else None
         previous = self.threads.get(thread.id)
+        config = TurnConfig.from_thread_result(result, fact.request)
         state = ThreadState(
             connection_id=fact.connection_id,
             context=ThreadContext(
@@ -235,8 +292,10 @@ class Reducer:
                 initialization_mode=mode,
                 subagent_source=subagent_source_of(thread.source),
                 parent_thread_id=thread.parent_thread_id,
+                multi_agent_version=self._multi_agent_version(
+                    fact.method, thread, previous, config.model, fact.connection_id),
             ),
-            config=TurnConfig.from_thread_result(result, personality),
+            config=config,
             has_history=thread.has_history(),
             token_total=previous.token_total if previous is not None else None,
         )
@@ -248,6 +307,32 @@ class Reducer:
             return NO_EVENTS
         return (self._thread_initialized(thread, state.context, connection.client,
                                          connection.runtime, result.model),)
+
+    def _multi_agent_version(
+        self,
+        method: ThreadMethod,
+        thread: ThreadView,
+        previous: ThreadState | None,
+        model: str | None,
+        connection_id: int,
+    ) -> str:
+        """codex fixes a thread's multi-agent version when the thread starts, from its model;
+        a resume keeps it and a fork inherits its source's (where the tap saw them)."""
+        if method == "thread/resume" and previous is not None:
+            known = previous.context.multi_agent_version
+        elif method == "thread/fork" and thread.forked_from_id is not None:
+            source = self.threads.get(thread.forked_from_id)
+            known = source.context.multi_agent_version if source is not None else None
+        else:
+            known = None
+        if known is not None:
+            return known
+        return self.catalog(connection_id).defaults(model).multi_agent_version
+
+    def catalog(self, connection_id: int | None) -> ModelCatalog:
+        """The model catalog of the codex version behind a connection."""
+        connection = self.connections.get(connection_id) if connection_id is not None else None
+        return connection.catalog if connection is not None else catalog_for(None)[0]
 
     def _on_thread_started(self, fact: ThreadStarted) -> Sequence[AnyEvent]:
         """Subagent threads are announced only by ``thread/started`` (§6): a wire
@@ -274,6 +359,7 @@ class Reducer:
             initialization_mode="new",
             subagent_source=subagent_source,
             parent_thread_id=parent_id,
+            multi_agent_version=parent.context.multi_agent_version,
         )
         # The subagent's turns belong to the parent's connection.
         self._remember_thread(thread.id, ThreadState(
@@ -338,6 +424,7 @@ class Reducer:
             config=thread.config if thread is not None else None,
             is_first_turn=is_first,
             token_baseline=thread.token_total if thread is not None else None,
+            previous_turn_model=thread.last_turn_model if thread is not None else None,
         )
         evicted = self.turns.put(turn_id, turn)
         if evicted is None:
@@ -356,6 +443,7 @@ class Reducer:
         turn, events = self._open_turn(fact.turn.id, params.thread_id)
         turn.connection_id = fact.connection_id
         turn.num_input_images = count_images(params.input)
+        turn.add_images(params.input)
         turn.turn_trigger = params.turn_trigger
         turn.root_turn_id = turn.root_turn_id or fact.turn.root_turn_id
         if isinstance(params.service_tier_for_turn, str):
@@ -364,10 +452,30 @@ class Reducer:
             (turn.config or TurnConfig()).with_overrides(params))
         return events
 
+    def _on_turn_task_requested(self, fact: TurnTaskRequested) -> Sequence[AnyEvent]:
+        if fact.turn_id is not None:
+            self.task_turns.put(fact.turn_id, fact.task)
+            return NO_EVENTS
+        thread = self.threads.get(fact.thread_id) if fact.thread_id is not None else None
+        if thread is not None:
+            thread.pending_task = fact.task
+        return NO_EVENTS
+
     def _on_turn_started(self, fact: TurnStarted) -> Sequence[AnyEvent]:
         if fact.turn.id is None:
             return NO_EVENTS
+        opened_by_request = fact.turn.id in self.turns
         turn, events = self._open_turn(fact.turn.id, fact.thread_id)
+        thread = self.threads.get(fact.thread_id) if fact.thread_id is not None else None
+        task = (self.task_turns.get(fact.turn.id)
+                or self.task_turns.get(fact.turn.root_turn_id or ""))
+        if task is not None:
+            turn.task = task
+        elif not opened_by_request and thread is not None and thread.pending_task is not None:
+            turn.task, thread.pending_task = thread.pending_task, None
+        elif not opened_by_request and thread is not None and thread.queued:
+            # No turn/start: the thread ran the oldest queued prompt.
+            self._run_queued(turn, thread.queued.pop(0))
         started = fact.turn.started_at
         turn.started_at = started if started is not None and started >= 0 else None
         turn.root_turn_id = fact.turn.root_turn_id or turn.root_turn_id
@@ -383,10 +491,63 @@ class Reducer:
             # Started before the tap saw it: an event with what is known (a deviation).
             turn, events = self._open_turn(turn_id, fact.thread_id)
             self.turns.pop(turn_id)
+        thread = self.threads.get(turn.thread_id) if turn.thread_id is not None else None
+        if thread is not None and turn.task is None:
+            thread.last_turn_model = (turn.config or thread.config).model
+        if turn.task in TASK_TURNS or turn_id in self.task_turns:
+            # codex posts no turn event for a review or a manual compaction.
+            self.stats.task_turns += 1
+            return events
         event = self._turn_event(turn, fact.turn)
         if event is not None:
             events.append(event)
+            if turn.diff and turn.thread_id is not None:
+                # After a turn that changed files, codex posts the lines it added and deleted.
+                completed_at = fact.turn.completed_at
+                events.append(fingerprints_event(
+                    turn.thread_id, turn.turn_id, (turn.config or TurnConfig()).model,
+                    completed_at if completed_at is not None and completed_at >= 0 else 0,
+                    turn.diff))
         return events
+
+    def _on_queue_changed(self, fact: QueueChanged) -> Sequence[AnyEvent]:
+        thread_id = fact.params.thread_id
+        thread = self.threads.get(thread_id) if thread_id is not None else None
+        if thread is None:
+            return NO_EVENTS
+        queued = thread.queued if thread.queued is not None else []
+        thread.queued = queued
+        if fact.action == "add":
+            if len(queued) < MAX_QUEUED_PROMPTS:
+                inputs = fact.params.input
+                queued.append(QueuedPrompt(fact.submission_id, count_images(inputs),
+                                           inline_image_sizes(inputs)))
+            return NO_EVENTS
+        index = next((i for i, prompt in enumerate(queued)
+                      if prompt.submission_id == fact.submission_id), None)
+        if fact.action == "start" and index is None and fact.params.queued_submission_id is None:
+            index = 0 if queued else None  # no id: the queue's head
+        prompt = queued.pop(index) if index is not None else None
+        events: list[AnyEvent] = []
+        if fact.action == "start" and fact.turn_id is not None:
+            turn, events = self._open_turn(fact.turn_id, thread_id)
+            turn.connection_id = fact.connection_id
+            if prompt is not None:
+                self._run_queued(turn, prompt)
+        return events
+
+    @staticmethod
+    def _run_queued(turn: TurnState, prompt: QueuedPrompt) -> None:
+        turn.turn_trigger = "queue"
+        turn.num_input_images = prompt.image_count
+        if prompt.image_sizes:
+            turn.image_sizes = (turn.image_sizes or []) + prompt.image_sizes
+
+    def _on_turn_diff(self, fact: TurnDiffUpdated) -> Sequence[AnyEvent]:
+        turn = self.turns.get(fact.turn_id) if fact.turn_id else None
+        if turn is not None:
+            turn.diff = fact.diff
+        return NO_EVENTS
 
     def _on_token_usage(self, fact: TokenUsageUpdated) -> Sequence[AnyEvent]:
         notification = fact.notification
@@ -396,11 +557,22 @@ class Reducer:
             return NO_EVENTS
         # Replays after resume/fork name a finished turn: they only move the baseline.
         turn = self.turns.get(notification.turn_id) if notification.turn_id else None
+        last = usage.last if usage is not None else None
+        # A compaction reports the size of the compacted context as a `last` with nothing but
+        # a total.
+        compacted = (last is not None and last.input_tokens == 0 and last.output_tokens == 0
+                     and last.total_tokens > 0)
         if turn is not None:
             turn.token_total = total
+            if compacted and turn.compaction is not None:
+                turn.compaction.context_tokens_after = last.total_tokens  # type: ignore[union-attr]
+            elif not compacted:
+                turn.sampled = True
         thread = self.threads.get(notification.thread_id) if notification.thread_id else None
         if thread is not None:
             thread.token_total = total
+            if last is not None:
+                thread.context_tokens = last.total_tokens
         return NO_EVENTS
 
     def _on_item_completed(self, fact: ItemCompleted) -> Sequence[AnyEvent]:
@@ -410,6 +582,152 @@ class Reducer:
             self.stats.late_turn_facts += 1
         elif notification.item is not None:
             turn.count_item(notification.item)
+        item = notification.item
+        if (item is not None and item.type == "contextCompaction" and turn is not None
+                and turn.compaction is not None):
+            return self._compaction_event(turn, item.started_at_ms, item.completed_at_ms)
+        tool = fact.tool
+        if tool is None or notification.thread_id is None or notification.turn_id is None:
+            return NO_EVENTS
+        events: list[AnyEvent] = list(self._spawned_agents(notification.thread_id, tool))
+        context = self._tool_context(notification.thread_id, notification.turn_id, turn)
+        if context is None:
+            self.stats.tool_events_without_context += 1
+            return events
+        event = tool_event(tool, context)
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _compaction_event(self, turn: TurnState, started_ms: int | None,
+                          completed_ms: int | None) -> Sequence[AnyEvent]:
+        compaction, turn.compaction = turn.compaction, None
+        thread = self.threads.get(turn.thread_id) if turn.thread_id is not None else None
+        connection_id = self._turn_connection(turn)
+        connection = self.connections.get(connection_id) if connection_id is not None else None
+        if compaction is None or thread is None or connection is None or turn.thread_id is None:
+            self.stats.tool_events_without_context += 1
+            return NO_EVENTS
+        model = (turn.config or thread.config).model
+        switched = turn.previous_turn_model is not None and model != turn.previous_turn_model
+        return (compaction_event(turn.thread_id, turn.turn_id, thread.context,
+                                 connection.client, connection.runtime, compaction,
+                                 model_switched=switched, started_ms=started_ms,
+                                 completed_ms=completed_ms),)
+
+    def _tool_context(self, thread_id: str, turn_id: str,
+                      turn: TurnState | None) -> ToolContext | None:
+        thread = self.threads.get(thread_id)
+        connection_id = (turn.connection_id if turn is not None
+                         and turn.connection_id is not None else
+                         thread.connection_id if thread is not None else None)
+        connection = self.connections.get(connection_id) if connection_id is not None else None
+        if thread is None or connection is None:
+            return None
+        config = (turn.config if turn is not None else None) or thread.config
+        effort = (config.reasoning_effort
+                  or connection.catalog.defaults(config.model).reasoning_effort)
+        return ToolContext(
+            thread_id=thread_id,
+            turn_id=turn_id,
+            root_turn_id=(turn.root_turn_id if turn is not None else None) or turn_id,
+            thread=thread.context,
+            client=connection.client,
+            runtime=connection.runtime,
+            model=config.model,
+            reasoning_effort=effort,
+            sandbox_type=config.sandbox.type if config.sandbox is not None else None,
+            reviews=turn.reviews if turn is not None else None,
+        )
+
+    def _spawned_agents(self, parent_id: str, item: ToolItemView) -> Sequence[AnyEvent]:
+        """Agents a model spawned: codex 0.169.0 announces their threads only through the
+        spawn's item (a v1 ``spawnAgent`` tool call, a v2 ``started`` agent activity), never
+        by ``thread/started``. A wire approximation of codex's core-side fact."""
+        config_changes: dict[str, str | None] = {}
+        if item.type == "collabAgentToolCall" and item.tool == "spawnAgent":
+            agents = list(item.receiver_thread_ids or [])
+            forked_from, started_ms = None, item.completed_at_ms
+        elif item.type == "subAgentActivity" and item.kind == "started" and item.agent_thread_id:
+            # A v2 agent forks its parent's history (spawn_agent's default; the call's own
+            # arguments are not on the wire).
+            agents = [item.agent_thread_id]
+            forked_from, started_ms = parent_id, item.started_at_ms
+            # A v2 agent runs at the effort its spawn resolved; a v1 agent keeps the parent's.
+            config_changes["reasoning_effort"] = item.reasoning_effort
+        else:
+            return NO_EVENTS
+        parent = self.threads.get(parent_id)
+        connection = self.connections.get(parent.connection_id) if parent is not None else None
+        if parent is None or connection is None:
+            self.stats.subagents_without_parent += len(agents)
+            return NO_EVENTS
+        events: list[AnyEvent] = []
+        for agent_id in agents:
+            if agent_id in self.threads:
+                continue
+            context = ThreadContext(
+                session_id=parent.context.session_id,
+                ephemeral=parent.context.ephemeral,
+                thread_source="subagent",
+                initialization_mode="new",
+                subagent_source="thread_spawn",
+                parent_thread_id=parent_id,
+                multi_agent_version=parent.context.multi_agent_version,
+            )
+            model = item.model or parent.config.model
+            self._remember_thread(agent_id, ThreadState(
+                connection_id=parent.connection_id,
+                context=context,
+                config=msgspec.structs.replace(parent.config, model=model, **config_changes),
+                has_history=forked_from is not None,
+            ))
+            client = msgspec.structs.replace(connection.client, rpc_transport="in_process",
+                                             experimental_api_enabled=None)
+            events.append(ThreadInitialized(ThreadInitializedParams(
+                thread_id=agent_id,
+                session_id=context.session_id,
+                app_server_client=client,
+                runtime=connection.runtime,
+                model=model or "",
+                ephemeral=context.ephemeral,
+                is_worktree=None,
+                thread_source=context.thread_source,
+                initialization_mode="new",
+                subagent_source=context.subagent_source,
+                parent_thread_id=parent_id,
+                forked_from_thread_id=forked_from,
+                created_at=(started_ms // 1000) if started_ms is not None else 0,
+            )))
+        return events
+
+    def _on_approval_answered(self, fact: ApprovalAnswered) -> Sequence[AnyEvent]:
+        params = fact.params
+        thread = self.threads.get(params.thread_id) if params.thread_id else None
+        connection = self.connections.get(thread.connection_id) if thread is not None else None
+        if thread is None or connection is None or params.thread_id is None:
+            self.stats.tool_events_without_context += 1
+            return NO_EVENTS
+        answered_ms = int(fact.observed_at * 1000)
+        event = review_event(fact.method, fact.request_id, params, fact.decision, answered_ms,
+                             thread.context, connection.client, connection.runtime)
+        turn = self.turns.get(params.turn_id) if params.turn_id else None
+        if turn is not None and params.item_id is not None:
+            reviews = turn.reviews if turn.reviews is not None else {}
+            turn.reviews = reviews
+            tally = reviews.setdefault(params.item_id, ReviewTally())
+            tally.count += 1
+            tally.outcome = review_outcome(fact.decision)
+        return (event,)
+
+    def _on_compaction_started(self, fact: CompactionStarted) -> Sequence[AnyEvent]:
+        turn = self.turns.get(fact.turn_id) if fact.turn_id else None
+        thread = self.threads.get(fact.thread_id) if fact.thread_id else None
+        if turn is not None:
+            phase = ("standalone_turn" if turn.task == "compact"
+                     else "mid_turn" if turn.sampled else "pre_turn")
+            turn.compaction = CompactionState(
+                phase, thread.context_tokens if thread is not None else None)
         return NO_EVENTS
 
     def _on_interrupt_answered(self, fact: InterruptAnswered) -> Sequence[AnyEvent]:
@@ -438,15 +756,22 @@ class Reducer:
         thread = self.threads.get(thread_id)
         if thread is not None:
             context = thread.context
+            if turn.config is None:
+                # The turn started before its thread was announced (a v2 agent's first turn
+                # runs before the spawn's item completes).
+                turn.config = thread.config
         else:
             self.stats.turns_on_unseen_threads += 1
             context = ThreadContext(session_id=thread_id, ephemeral=False, thread_source=None,
                                     initialization_mode=UNSEEN_THREAD_MODE,
                                     subagent_source=None, parent_thread_id=None)
         return turn.to_event(thread_id=thread_id, thread=context, client=connection.client,
-                             runtime=connection.runtime, completed=completed)
+                             runtime=connection.runtime, completed=completed,
+                             catalog=connection.catalog)
 
     def _incomplete_turn_event(self, turn: TurnState) -> Sequence[AnyEvent]:
+        if turn.task in TASK_TURNS:
+            return NO_EVENTS  # a review's inner turn never completes on the wire
         self.stats.turns_incomplete += 1
         event = self._turn_event(turn, None)
         return (event,) if event is not None else NO_EVENTS
@@ -460,6 +785,7 @@ class Reducer:
             turn = self.turns.get(accepted) if accepted else None
             if turn is not None:
                 turn.steer_count += 1
+                turn.add_images(params.input)
             result, reason = "accepted", None
         else:
             try:

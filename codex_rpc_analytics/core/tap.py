@@ -19,11 +19,14 @@ import msgspec
 from .bounded import BoundedMap
 from .envelope import Envelope, Kind, RequestId, classify
 from .facts import (
+    ApprovalAnswered,
+    CompactionStarted,
     ConnectionClosed,
     Fact,
     Initialized,
     InterruptAnswered,
     ItemCompleted,
+    QueueChanged,
     RequestFailed,
     SteerAnswered,
     ThreadArchiveChanged,
@@ -33,21 +36,29 @@ from .facts import (
     TokenUsageUpdated,
     Transport,
     TurnCompleted,
+    TurnDiffUpdated,
     TurnStartAnswered,
     TurnStarted,
+    TurnTaskRequested,
 )
+from .item_views import TOOL_ITEM_TYPES, ToolItemNotification, TurnDiffNotification
 from .views import (
+    ApprovalAnswer,
+    ApprovalRequestParams,
     ErrorObject,
     InitializeParams,
     InitializeResult,
     InterruptParams,
     ItemNotification,
+    QueueParams,
+    QueueResult,
     SteerParams,
     SteerResult,
     ThreadArchiveNotification,
     ThreadNotification,
     ThreadRequestParams,
     ThreadResult,
+    ThreadTaskParams,
     TokenUsageNotification,
     TurnNotification,
     TurnStartParams,
@@ -70,8 +81,28 @@ _TRACKED_PARAMS: dict[str, type[Any]] = {
     "turn/start": TurnStartParams,
     "turn/steer": SteerParams,
     "turn/interrupt": InterruptParams,
+    "review/start": ThreadTaskParams,
+    "thread/compact/start": ThreadTaskParams,
+    "thread/queue/add": QueueParams,
+    "thread/queue/delete": QueueParams,
+    "thread/queue/start": QueueParams,
+}
+# Server requests whose params the tap keeps until the client answers: approvals.
+_TRACKED_SERVER_PARAMS: dict[str, type[Any]] = {
+    "item/commandExecution/requestApproval": ApprovalRequestParams,
+    "item/fileChange/requestApproval": ApprovalRequestParams,
 }
 _THREAD_METHODS: frozenset[str] = frozenset(("thread/start", "thread/resume", "thread/fork"))
+_QUEUE_ACTIONS: dict[str, Literal["add", "remove", "start"]] = {
+    "thread/queue/add": "add",
+    "thread/queue/delete": "remove",
+    "thread/queue/start": "start",
+}
+# Requests whose turn codex runs as a task of its own (no turn event).
+_TASK_METHODS: dict[str, Literal["review", "compact"]] = {
+    "review/start": "review",
+    "thread/compact/start": "compact",
+}
 
 
 class TapStats(msgspec.Struct):
@@ -120,6 +151,8 @@ class Tap:
             "turn/completed": self._on_turn_completed,
             "thread/tokenUsage/updated": self._on_token_usage,
             "item/completed": self._on_item_completed,
+            "item/started": self._on_item_started,
+            "turn/diff/updated": self._on_turn_diff,
             "thread/archived": self._on_archive_changed,
             "thread/unarchived": self._on_archive_changed,
         }
@@ -171,12 +204,11 @@ class Tap:
         method = envelope.method
         assert method is not None and envelope.id is not None
         params: Any = None
-        if direction == C2S:
-            view = _TRACKED_PARAMS.get(method)
-            if view is not None:
-                params = decode_view(envelope.params, view)
-                if params is None:
-                    self.stats.undecodable_views += 1
+        view = (_TRACKED_PARAMS if direction == C2S else _TRACKED_SERVER_PARAMS).get(method)
+        if view is not None:
+            params = decode_view(envelope.params, view)
+            if params is None:
+                self.stats.undecodable_views += 1
         key = (direction, envelope.id)
         if key in self._pending:
             self.stats.duplicate_request_ids += 1
@@ -190,9 +222,11 @@ class Tap:
         if pending is None:
             self.stats.orphan_answers += 1
             return NO_FACTS
-        if request_direction != C2S or pending.params is None:
+        if pending.params is None:
             return NO_FACTS
         method = pending.method
+        if request_direction == S2C:
+            return self._on_client_answer(pending, envelope, now)
         if envelope.error is not msgspec.UNSET:
             return self._on_error(method, pending, envelope.error, now)
         return self._on_result(method, pending, envelope.result, now)
@@ -233,7 +267,31 @@ class Tap:
                                   pending.requested_at),)
         if method == "turn/interrupt":
             return (InterruptAnswered(connection_id, now, pending.params, pending.requested_at),)
+        action = _QUEUE_ACTIONS.get(method)
+        if action is not None:
+            answer = decode_view(raw, QueueResult) or QueueResult()
+            params = pending.params
+            submission = (answer.queued_submission.id if answer.queued_submission is not None
+                          else params.queued_submission_id)
+            turn_id = answer.turn.id if answer.turn is not None else None
+            return (QueueChanged(connection_id, now, action, params, submission, turn_id),)
+        task = _TASK_METHODS.get(method)
+        if task is not None:
+            answered = decode_view(raw, TurnStartResult)
+            turn_id = answered.turn.id if answered is not None and answered.turn else None
+            return (TurnTaskRequested(connection_id, now, pending.params.thread_id, task,
+                                      turn_id),)
         return NO_FACTS
+
+    def _on_client_answer(
+        self, pending: _Pending, envelope: Envelope, now: float
+    ) -> Sequence[Fact]:
+        """The client answered a server request the tap follows (an approval)."""
+        if envelope.error is not msgspec.UNSET or envelope.id is None:
+            return NO_FACTS
+        answer = decode_view(envelope.result, ApprovalAnswer) or ApprovalAnswer()
+        return (ApprovalAnswered(self.connection_id, now, pending.method, envelope.id,
+                                 pending.params, answer.decision),)
 
     def _undecodable(self) -> Sequence[Fact]:
         self.stats.undecodable_views += 1
@@ -270,7 +328,29 @@ class Tap:
         notification = decode_view(envelope.params, ItemNotification)
         if notification is None or notification.item is None:
             return self._undecodable()
-        return (ItemCompleted(self.connection_id, now, notification),)
+        tool = None
+        if notification.item.type in TOOL_ITEM_TYPES:
+            # Tool items (a minority) are decoded once more, whole: a tool event is built
+            # from them.
+            whole = decode_view(envelope.params, ToolItemNotification)
+            tool = whole.item if whole is not None else None
+        return (ItemCompleted(self.connection_id, now, notification, tool),)
+
+    def _on_item_started(self, envelope: Envelope, now: float) -> Sequence[Fact]:
+        """Only a compaction's start matters (the context size it started from)."""
+        notification = decode_view(envelope.params, ItemNotification)
+        if (notification is None or notification.item is None
+                or notification.item.type != "contextCompaction"):
+            return NO_FACTS
+        return (CompactionStarted(self.connection_id, now, notification.thread_id,
+                                  notification.turn_id),)
+
+    def _on_turn_diff(self, envelope: Envelope, now: float) -> Sequence[Fact]:
+        notification = decode_view(envelope.params, TurnDiffNotification)
+        if notification is None or notification.diff is None:
+            return self._undecodable()
+        return (TurnDiffUpdated(self.connection_id, now, notification.thread_id,
+                                notification.turn_id, notification.diff),)
 
     def _on_archive_changed(self, envelope: Envelope, now: float) -> Sequence[Fact]:
         notification = decode_view(envelope.params, ThreadArchiveNotification)

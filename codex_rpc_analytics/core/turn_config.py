@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from .views import SandboxPolicy, ThreadResult, TurnStartParams
+from .model_catalog import ModelCatalog
+from .views import SandboxPolicy, ThreadRequestParams, ThreadResult, TurnStartParams
 
 _SANDBOX_NAMES = {
     "readOnly": "read_only",
@@ -22,6 +23,9 @@ _SANDBOX_NAMES = {
     "externalSandbox": "external_sandbox",
 }
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+# The service tier as analytics names it: codex 0.169.0 knows "fast" (the wire's and its
+# model catalog's "priority") and "flex"; any other tier runs, and is reported, as "default".
+_SERVICE_TIER_NAMES = {"priority": "fast", "fast": "fast", "flex": "flex"}
 
 
 class TurnConfig(msgspec.Struct, frozen=True):
@@ -37,7 +41,9 @@ class TurnConfig(msgspec.Struct, frozen=True):
     collaboration_mode: str | None = None
 
     @classmethod
-    def from_thread_result(cls, result: ThreadResult, personality: str | None) -> TurnConfig:
+    def from_thread_result(
+        cls, result: ThreadResult, request: ThreadRequestParams | None
+    ) -> TurnConfig:
         thread = result.thread
         model, provider = result.model, result.model_provider
         if thread is not None:
@@ -51,7 +57,10 @@ class TurnConfig(msgspec.Struct, frozen=True):
             approvals_reviewer=result.approvals_reviewer,
             sandbox=result.sandbox,
             reasoning_effort=result.reasoning_effort,
-            personality=personality,
+            # The result does not say: only the request's own config override shows it.
+            reasoning_summary=(request.config_override("model_reasoning_summary")
+                               if request is not None else None),
+            personality=request.personality if request is not None else None,
             collaboration_mode=(result.collaboration_mode.mode
                                 if result.collaboration_mode is not None else None),
         )
@@ -74,6 +83,11 @@ class TurnConfig(msgspec.Struct, frozen=True):
         if params.collaboration_mode is not msgspec.UNSET:
             mode = params.collaboration_mode
             changes["collaboration_mode"] = mode.mode if mode is not None else None
+            if mode is not None and mode.settings is not None:
+                # A collaboration mode's settings take precedence over model and effort.
+                if mode.settings.model is not None:
+                    changes["model"] = mode.settings.model
+                changes["reasoning_effort"] = mode.settings.reasoning_effort
         return msgspec.structs.replace(self, **changes) if changes else self
 
     # -- analytics renderings -----------------------------------------------------------------
@@ -103,8 +117,16 @@ class TurnConfig(msgspec.Struct, frozen=True):
             return str(next(iter(policy)))
         return None
 
-    def summary_name(self) -> str | None:
-        return None if self.reasoning_summary in (None, "none") else self.reasoning_summary
+    def summary_name(self, catalog: ModelCatalog) -> str | None:
+        """The override when there is one, else the model's catalog default."""
+        summary = self.reasoning_summary
+        if summary is None:
+            return catalog.defaults(self.model).reasoning_summary
+        return None if summary == "none" else summary
+
+    @staticmethod
+    def service_tier_name(tier: str | None) -> str:
+        return "default" if tier is None else _SERVICE_TIER_NAMES.get(tier, "default")
 
     def personality_name(self) -> str | None:
         return None if self.personality in (None, "none") else self.personality

@@ -12,8 +12,10 @@ import msgspec
 
 from .bounded import BoundedMap
 from .client_info import AppServerClient
-from .error_kinds import codex_error_http_status, codex_error_kind
+from .error_kinds import NO_ERROR, turn_error_kind
 from .events import TurnEvent, TurnEventParams
+from .images import ImagePreparation, data_url_size, prepared_size
+from .model_catalog import ModelCatalog
 from .runtime import RuntimeInfo
 from .turn_config import TurnConfig
 from .views import ItemView, TokenBreakdown, TurnView, UserInputView
@@ -39,6 +41,17 @@ def count_images(inputs: list[UserInputView]) -> int:
     return sum(item.type in IMAGE_INPUT_TYPES for item in inputs)
 
 
+def inline_image_sizes(inputs: list[UserInputView]) -> list[tuple[int, int]]:
+    """Sizes of the images sent inline (``data:`` URLs); codex reads the others itself."""
+    sizes = []
+    for item in inputs:
+        if item.type == "image" and item.url is not None:
+            size = data_url_size(item.url)
+            if size is not None:
+                sizes.append(size)
+    return sizes
+
+
 def _non_negative(value: int | None) -> int | None:
     return value if value is not None and value >= 0 else None
 
@@ -52,6 +65,26 @@ class ThreadContext(msgspec.Struct, frozen=True):
     initialization_mode: str
     subagent_source: str | None
     parent_thread_id: str | None
+    # Fixed when the thread starts (from its model's catalog entry), kept by resumes and forks.
+    multi_agent_version: str | None = None
+
+
+# What codex runs as a task of its own rather than as a user turn; it posts no turn event.
+TASK_TURNS = frozenset(("review", "compact"))
+ZERO_TOKENS = TokenBreakdown()
+
+
+class ReviewTally(msgspec.Struct):
+    """The approval reviews of one tool item: how many, and how the last one ended."""
+
+    count: int = 0
+    outcome: str = "unknown"  # codex's final_approval_outcome
+
+
+class CompactionState(msgspec.Struct):
+    phase: str  # "pre_turn" (before the turn sampled), "mid_turn", "standalone_turn"
+    context_tokens_before: int | None
+    context_tokens_after: int | None = None
 
 
 class TurnState(msgspec.Struct):
@@ -69,6 +102,13 @@ class TurnState(msgspec.Struct):
     steer_count: int = 0
     interrupt_requested_at_ms: int | None = None
     token_total: TokenBreakdown | None = None
+    task: str | None = None  # "review" or "compact" for turns codex runs as tasks
+    diff: str | None = None  # the latest turn/diff/updated (accepted line counts)
+    image_sizes: list[tuple[int, int]] | None = None  # inline images of the turn's inputs
+    reviews: dict[str, ReviewTally] | None = None  # approvals answered, by item id
+    sampled: bool = False  # a token usage update arrived for the turn
+    compaction: CompactionState | None = None  # a compaction under way in the turn
+    previous_turn_model: str | None = None  # the thread's model for its turn before this one
     shell_command_count: int = 0
     file_change_count: int = 0
     mcp_tool_call_count: int = 0
@@ -92,6 +132,11 @@ class TurnState(msgspec.Struct):
                 return
             self.subagent_items.put(key, None)
         setattr(self, counter, getattr(self, counter) + 1)
+
+    def add_images(self, inputs: list[UserInputView]) -> None:
+        sizes = inline_image_sizes(inputs)
+        if sizes:
+            self.image_sizes = (self.image_sizes or []) + sizes
 
     def note_interrupt(self, requested_at: float) -> None:
         at_ms = int(requested_at * 1000)
@@ -123,20 +168,37 @@ class TurnState(msgspec.Struct):
         client: AppServerClient,
         runtime: RuntimeInfo,
         completed: TurnView | None,
+        catalog: ModelCatalog,
     ) -> TurnEvent:
         """``completed`` is the turn of ``turn/completed``; ``None`` for a turn that never
         completed (flushed when its connection closed or evicted)."""
         config = self.config or TurnConfig()
-        tokens = self.token_usage()
         error = completed.error if completed is not None else None
         error_info = error.codex_error_info if error is not None else None
+        error_kind = (turn_error_kind(error_info, error.message) if error is not None
+                      else NO_ERROR)
         status = completed.status if completed is not None else None
+        tokens = self.token_usage()
+        if status == "interrupted":
+            tokens = None  # codex accounts no usage for an interrupted turn, even if sampled
+        elif tokens is None and status in ("completed", "failed"):
+            # A finished turn whose model reported no usage (it failed before sampling):
+            # codex accounts zeros.
+            tokens = ZERO_TOKENS
         tool_total = (self.shell_command_count + self.file_change_count
                       + self.mcp_tool_call_count + self.dynamic_tool_call_count
                       + self.subagent_tool_call_count + self.web_search_count
                       + self.image_generation_count)
         completed_at = completed.completed_at if completed is not None else None
         service_tier = self.service_tier_for_turn or config.service_tier
+        model_defaults = catalog.defaults(config.model)
+        multi_agent_version = thread.multi_agent_version or model_defaults.multi_agent_version
+        budget = model_defaults.image_budget
+        preparations = [
+            ImagePreparation("user", None, budget.detail, width, height,
+                             *prepared_size(width, height, budget))
+            for width, height in self.image_sizes or ()
+        ]
         return TurnEvent(TurnEventParams(
             critical_path_status="disabled",
             critical_path_duration_ms=None,
@@ -170,24 +232,24 @@ class TurnState(msgspec.Struct):
             model_provider=config.model_provider,
             sandbox_policy=config.sandbox_policy_name(),
             reasoning_effort=config.reasoning_effort,
-            reasoning_summary=config.summary_name(),
-            service_tier=service_tier if service_tier is not None else "default",
+            reasoning_summary=config.summary_name(catalog),
+            service_tier=config.service_tier_name(service_tier),
             approval_policy=config.approval_policy_name(),
             approvals_reviewer=config.approvals_reviewer,
             guardian_v2_enabled=False,
-            multi_agent_version="v2",
+            multi_agent_version=multi_agent_version,
             sandbox_network_access=config.sandbox_network_access(),
             collaboration_mode=config.collaboration_mode_name(),
             personality=config.personality_name(),
             workspace_kind=None,
             num_input_images=self.num_input_images,
-            image_preparations=[],
+            image_preparations=preparations,
             is_first_turn=self.is_first_turn,
             status=None if status == "inProgress" else status,
             explicit_client_interrupt_requested_at_ms=self.interrupt_requested_at_ms,
             turn_error=error_info,
-            codex_error_kind=codex_error_kind(error_info),
-            codex_error_http_status_code=codex_error_http_status(error_info),
+            codex_error_kind=error_kind.kind,
+            codex_error_http_status_code=error_kind.http_status_code,
             usage_limit_window_minutes=None,
             steer_count=self.steer_count,
             total_tool_call_count=tool_total,

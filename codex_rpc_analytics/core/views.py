@@ -81,8 +81,17 @@ class SandboxPolicy(View, frozen=True):
     network_access: JsonValue = None
 
 
+class CollaborationSettings(msgspec.Struct, frozen=True):
+    """``collaborationMode.settings`` (snake_case on the wire). A missing effort is ``None``,
+    as codex reads it."""
+
+    model: str | None = None
+    reasoning_effort: str | None = None
+
+
 class CollaborationMode(View, frozen=True):
     mode: str | None = None
+    settings: CollaborationSettings | None = None
 
 
 class ThreadResult(View, frozen=True):
@@ -104,6 +113,12 @@ class ThreadRequestParams(View, frozen=True):
 
     thread_id: str | None = None
     personality: str | None = None
+    config: JsonValue = None  # config.toml-style overrides; see config_override()
+
+    def config_override(self, key: str) -> str | None:
+        """A string-valued override of the request's ``config`` member, if any."""
+        value = self.config.get(key) if isinstance(self.config, dict) else None
+        return value if isinstance(value, str) else None
 
 
 class ThreadNotification(View, frozen=True):
@@ -145,6 +160,7 @@ class TurnNotification(View, frozen=True):
 
 class UserInputView(View, frozen=True):
     type: str | None = None
+    url: str | None = None  # image inputs; a data: URL carries the image itself
 
 
 class TurnStartParams(View, frozen=True):
@@ -196,6 +212,12 @@ class ItemView(View, frozen=True):
     type: str | None = None
     id: str | None = None
     kind: str | None = None
+    # subAgentActivity: the spawned agent (codex announces a v2 agent's thread only here)
+    agent_thread_id: str | None = None
+    model: str | None = None
+    reasoning_effort: str | None = None
+    started_at_ms: int | None = None
+    completed_at_ms: int | None = None
 
 
 class ItemNotification(View, frozen=True):
@@ -219,6 +241,45 @@ class SteerResult(View, frozen=True):
 class InterruptParams(View, frozen=True):
     thread_id: str | None = None
     turn_id: str | None = None
+
+
+class QueueParams(View, frozen=True):
+    """``thread/queue/add``, ``/delete`` and ``/start``: prompts queued for later turns."""
+
+    thread_id: str | None = None
+    input: list[UserInputView] = []
+    queued_submission_id: str | None = None
+
+
+class QueuedSubmission(View, frozen=True):
+    id: str | None = None
+
+
+class QueueResult(View, frozen=True):
+    queued_submission: QueuedSubmission | None = None
+    turn: TurnView | None = None
+
+
+class ApprovalRequestParams(View, frozen=True):
+    """A server's ``item/commandExecution/requestApproval`` or ``item/fileChange/…``."""
+
+    thread_id: str | None = None
+    turn_id: str | None = None
+    item_id: str | None = None
+    started_at_ms: int | None = None
+
+
+class ApprovalAnswer(View, frozen=True):
+    """The client's answer: a decision string, or an object such as
+    ``{"acceptWithExecpolicyAmendment": {...}}``."""
+
+    decision: JsonValue = None
+
+
+class ThreadTaskParams(View, frozen=True):
+    """``review/start`` and ``thread/compact/start``: a turn codex runs as a task of its own."""
+
+    thread_id: str | None = None
 
 
 class ErrorObject(msgspec.Struct, frozen=True):

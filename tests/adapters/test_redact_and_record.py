@@ -92,3 +92,21 @@ def test_recording_round_trips_exact_lines(tmp_path: Path) -> None:
     assert meta_fields(rows[0])["argv"] == ["codex", "app-server"]
     assert session_meta(path) == SessionMeta(1_700_000_000.5, "stdio")
     assert meta_fields(rows[-1]) == {"exit_code": 0}
+
+
+def test_reduced_rather_than_replaced_keeps_what_analytics_reads() -> None:
+    from codex_rpc_analytics.adapters.redact import diff_markers, image_stand_in
+    from codex_rpc_analytics.core.error_kinds import redact_error_message
+    from codex_rpc_analytics.core.images import data_url_size
+
+    assert diff_markers("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-secret\n+new secret\n") == (
+        "---\n+++\n\n-\n+")
+    url = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+           "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    stand_in = image_stand_in(url)
+    assert stand_in != url and data_url_size(stand_in) == (1, 1)
+    assert image_stand_in("data:text/plain;base64,aGk=") == PLACEHOLDER
+    assert redact_error_message("stream disconnected before completion: my prompt") == (
+        "stream disconnected before completion: [redacted]")
+    assert redact_error_message('{"error": {"message": "echo of my prompt"}}') == "{}"
+    assert redact_error_message("The API's own words about my prompt") == PLACEHOLDER

@@ -155,23 +155,40 @@ def test_failed_turn_reports_codex_error_info() -> None:
                                           "additionalDetails": None, "misalignment": None})
     (turn,) = session.of_type("codex_turn_event")
     assert turn["status"] == "failed" and turn["turn_error"] == info
-    assert turn["codex_error_kind"] == "connection_failed"
+    # codex 0.169.0 reports an HTTP status it did not expect as httpConnectionFailed.
+    assert turn["codex_error_kind"] == "unexpected_status"
     assert turn["codex_error_http_status_code"] == 502
+    # No usage reported for a failed turn: codex accounts zeros, not null.
+    assert (turn["input_tokens"], turn["total_tokens"]) == (0, 0)
 
 
-@pytest.mark.parametrize(("info", "kind", "status"), [
-    ("usageLimitExceeded", "usage_limit_reached", None),
-    ("contextWindowExceeded", "context_window_exceeded", None),
-    ("badRequest", None, None),  # ambiguous in the reverse mapping
-    ({"responseStreamDisconnected": {"httpStatusCode": 404}}, None, 404),
-    ({"responseTooManyFailedAttempts": {"httpStatusCode": 500}}, "retry_limit", 500),
-    ("somethingNew", None, None),
+# (codexErrorInfo, message, kind, status) as the real codex 0.169.0 reported them in the
+# scenario matrix (tests/fixtures/transcripts/matrix_failures.*), plus ambiguous cases.
+@pytest.mark.parametrize(("info", "message", "kind", "status"), [
+    ("usageLimitExceeded", "You've hit your usage limit.", "usage_limit_reached", None),
+    ("usageLimitExceeded", "Quota exceeded. Check your plan and billing details.",
+     "quota_exceeded", None),
+    ("usageLimitExceeded", "To use Codex with your ChatGPT plan, upgrade to Plus: https://x",
+     "usage_not_included", None),
+    ("contextWindowExceeded", "x", "context_window_exceeded", None),
+    ("modelNotFound", "The model `m` does not exist.", "model_not_found", 404),
+    ("other", '{"error": {"message": "bad", "type": "invalid_request_error"}}',
+     "invalid_request", None),
+    ("other", "stream disconnected before completion: closed", "stream", None),
+    ("other", "Invalid prompt: flagged.", None, None),  # the API's own text: ambiguous
+    ("badRequest", "no thread with id: t", "thread_not_found", None),
+    ("badRequest", "x", None, None),
+    ({"httpConnectionFailed": {"httpStatusCode": 403}}, "x", "unexpected_status", 403),
+    ({"httpConnectionFailed": {"httpStatusCode": None}}, "x", "connection_failed", None),
+    ({"responseTooManyFailedAttempts": {"httpStatusCode": 429}}, "x", "retry_limit", 429),
+    ("somethingNew", "x", None, None),
 ])
-def test_error_kind_mapping(info: Any, kind: str | None, status: int | None) -> None:
+def test_error_kind_mapping(info: Any, message: str, kind: str | None,
+                            status: int | None) -> None:
     session = Session()
     session.start_thread()
     session.start_turn("t")
-    session.complete("t", "failed", {"message": "x", "codexErrorInfo": info})
+    session.complete("t", "failed", {"message": message, "codexErrorInfo": info})
     (turn,) = session.of_type("codex_turn_event")
     assert (turn["turn_error"], turn["codex_error_kind"],
             turn["codex_error_http_status_code"]) == (info, kind, status)
@@ -247,7 +264,11 @@ def test_overrides_apply_and_persist_for_later_turns() -> None:
         "model": "gpt-x", "effort": "high", "summary": "concise", "serviceTier": "flex",
         "approvalPolicy": "never", "approvalsReviewer": "auto_review", "personality": "friendly",
         "sandboxPolicy": {"type": "workspaceWrite", "writableRoots": [], "networkAccess": True},
-        "collaborationMode": {"mode": "plan", "settings": {}}, "turnTrigger": "user"})
+        # A collaboration mode's settings take precedence over model and effort (as codex
+        # 0.169.0 applies them): here they repeat them.
+        "collaborationMode": {"mode": "plan", "settings": {
+            "model": "gpt-x", "reasoning_effort": "high", "developer_instructions": None}},
+        "turnTrigger": "user"})
     session.complete("turn-1")
     session.start_turn("turn-2", {"serviceTierForTurn": "priority", "summary": "none"})
     session.complete("turn-2")
@@ -263,10 +284,37 @@ def test_overrides_apply_and_persist_for_later_turns() -> None:
         "personality": "friendly", "sandbox_policy": "workspace_write",
         "sandbox_network_access": True, "collaboration_mode": "plan", "turn_trigger": "user",
         "is_first_turn": True}
-    assert second["service_tier"] == "priority" and second["reasoning_summary"] is None
+    # codex reports the wire's "priority" tier as "fast".
+    assert second["service_tier"] == "fast" and second["reasoning_summary"] is None
     assert second["model"] == "gpt-x" and second["is_first_turn"] is False
     assert third["service_tier"] == "flex"  # serviceTierForTurn was for that turn only
     assert third["turn_trigger"] is None
+
+
+def test_collaboration_mode_settings_replace_model_and_effort() -> None:
+    session = Session()
+    session.start_thread()
+    session.start_turn("turn-1", {"effort": "high"})
+    session.complete("turn-1")
+    session.start_turn("turn-2", {"collaborationMode": {"mode": "plan", "settings": {
+        "model": "gpt-y", "reasoning_effort": None, "developer_instructions": None}}})
+    session.complete("turn-2")
+    first, second = session.of_type("codex_turn_event")
+    assert first["reasoning_effort"] == "high"
+    assert (second["model"], second["reasoning_effort"]) == ("gpt-y", None)
+
+
+@pytest.mark.parametrize(("tier", "reported"), [
+    ("priority", "fast"), ("fast", "fast"), ("flex", "flex"), ("default", "default"),
+    ("auto", "default"), ("scale", "default"), (None, "default"),
+])
+def test_service_tier_as_codex_reports_it(tier: str | None, reported: str) -> None:
+    session = Session()
+    session.start_thread()
+    session.start_turn("t", {"serviceTier": tier})
+    session.complete("t")
+    (turn,) = session.of_type("codex_turn_event")
+    assert turn["service_tier"] == reported
 
 
 @pytest.mark.parametrize(("sandbox", "name", "network"), [
