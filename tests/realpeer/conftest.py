@@ -44,3 +44,14 @@ def sdk_python() -> Path:
         return install_sdk_venv()
     except PeerUnavailable as exc:
         unavailable(str(exc))
+
+
+# Tables the scenario matrix (test_matrix.py) prints at the end of the run.
+MATRIX_TABLES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for table in MATRIX_TABLES:
+        terminalreporter.write_line("")
+        for line in table.splitlines():
+            terminalreporter.write_line(line)
