@@ -57,6 +57,11 @@ UNOBSERVABLE: dict[str, dict[str, str]] = {
     },
     **{event_type: dict(_TOOL_UNOBSERVABLE) for event_type in TOOL_EVENT_TYPES},
 }
+UNOBSERVABLE["codex_image_generation_event"]["imagegen_request_id"] = (
+    "the image service's request id is not on the wire")
+UNOBSERVABLE["codex_accepted_line_fingerprints"] = {
+    "repo_hash": "a hash of the repository's remote that codex computes with git",
+}
 
 # Keys measured on a clock: the tap stamps the moment it saw a message, codex the moment it
 # handled it, a few milliseconds later (and seconds can straddle a boundary). Each is equal
@@ -74,6 +79,14 @@ TOLERANCES: dict[str, dict[str, tuple[int, str]]] = {
         "started_at": (1, _ITEM_CLOCK + " (seconds)"),
         "completed_at": (1, _ITEM_CLOCK + " (seconds)"),
         "duration_ms": (250, _ITEM_CLOCK),
+    },
+    "codex_accepted_line_fingerprints": {
+        "completed_at": (1, "the turn's completedAt on the wire; codex stamps the event a moment "
+                            "later (seconds)"),
+    },
+    "codex_thread_archive_event": {
+        "occurred_at_ms": (250, "the tap's clock when it saw thread/archived or "
+                                "thread/unarchived, codex's own when it handled the request"),
     },
     "codex_thread_initialized": {
         # Only for a spawned agent's thread (see tolerance_applies): its creation is not on the
@@ -136,6 +149,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "codex_compaction_event": ("thread_id", "turn_id"),
     "codex_review_event": ("thread_id", "review_id"),
     "codex_accepted_line_fingerprints": ("thread_id", "turn_id"),
+    "codex_thread_archive_event": ("thread_id", "action"),
 }
 _TOOL_IDENTITY = ("thread_id", "item_id")
 

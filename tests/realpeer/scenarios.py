@@ -490,9 +490,13 @@ def settings() -> Group:
     inherit.turn("resumed", DONE)
     inherit.request("thread/fork", {"threadId": inherit.ref("t")}, save=inherit.var("fork"))
     inherit.turn("forked", DONE, key="fork")
+    archive = Scenario("thread-archive").thread()
+    archive.turn("hi", DONE)
+    archive.request("thread/archive", {"threadId": archive.ref("t")})
+    archive.request("thread/unarchive", {"threadId": archive.ref("t")})
     scenarios += [overrides, tiers, thread_settings, config_summary, *policies, granular,
-                  reviewer, *sandboxes, network, inherit]
-    return Group("settings", [*scenarios, images], expected_posts=59 + 4)
+                  reviewer, *sandboxes, network, inherit, images, archive]
+    return Group("settings", scenarios, expected_posts=67)
 
 
 def approvals() -> Group:
