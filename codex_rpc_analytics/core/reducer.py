@@ -615,6 +615,17 @@ class Reducer:
                                  model_switched=switched, started_ms=started_ms,
                                  completed_ms=completed_ms),)
 
+    def _adopt_early_turns(self, thread_id: str, thread: ThreadState) -> None:
+        """An agent's first turn can start before the item that announces its thread: give
+        such a turn what it would have had."""
+        for turn_id in list(self.turns):
+            turn = self.turns.get(turn_id)
+            if turn is None or turn.thread_id != thread_id or turn.config is not None:
+                continue
+            turn.config = thread.config
+            turn.is_first_turn = not thread.has_history
+            thread.has_history = True
+
     def _tool_context(self, thread_id: str, turn_id: str,
                       turn: TurnState | None) -> ToolContext | None:
         thread = self.threads.get(thread_id)
@@ -676,12 +687,14 @@ class Reducer:
                 multi_agent_version=parent.context.multi_agent_version,
             )
             model = item.model or parent.config.model
-            self._remember_thread(agent_id, ThreadState(
+            state = ThreadState(
                 connection_id=parent.connection_id,
                 context=context,
                 config=msgspec.structs.replace(parent.config, model=model, **config_changes),
                 has_history=forked_from is not None,
-            ))
+            )
+            self._remember_thread(agent_id, state)
+            self._adopt_early_turns(agent_id, state)
             client = msgspec.structs.replace(connection.client, rpc_transport="in_process",
                                              experimental_api_enabled=None)
             events.append(ThreadInitialized(ThreadInitializedParams(

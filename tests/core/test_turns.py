@@ -498,3 +498,39 @@ def test_open_turns_are_bounded_and_evicted_turns_still_become_events() -> None:
     assert [t["turn_id"] for t in evicted] == [f"turn-{n}" for n in range(15)]
     assert all(t["status"] is None for t in evicted)
     assert session.analyzer.stats().reducer.turns_evicted == 15
+
+
+@pytest.mark.parametrize("agent_turn_first", [False, True])
+def test_a_spawned_agent_is_announced_by_the_spawn_item_in_either_order(
+        agent_turn_first: bool) -> None:
+    """codex 0.169.0 names a v1 agent's thread only in the spawn's collabAgentToolCall item;
+    under load the agent's first turn can start before that item completes."""
+    agent = "agent-thread"
+    session = Session()
+    session.start_thread()
+    session.start_turn("parent-turn")
+    spawn = {"type": "collabAgentToolCall", "id": "call-1", "tool": "spawnAgent",
+             "status": "completed", "senderThreadId": THREAD, "receiverThreadIds": [agent],
+             "model": "gpt-5-mini", "reasoningEffort": "medium",
+             "agentsStates": {agent: {"status": "pendingInit", "message": None}},
+             "startedAtMs": 1795607174000, "completedAtMs": 1795607174500}
+    agent_turn = {"id": "agent-turn", "rootTurnId": "parent-turn", "items": [],
+                  "itemsView": "notLoaded", "status": "inProgress", "error": None,
+                  "startedAt": 1795607174, "completedAt": None, "durationMs": None}
+    if agent_turn_first:
+        session.notify("turn/started", {"threadId": agent, "turn": agent_turn})
+    session.item("parent-turn", spawn)
+    if not agent_turn_first:
+        session.notify("turn/started", {"threadId": agent, "turn": agent_turn})
+    session.complete("agent-turn", thread_id=agent)
+    (thread,) = [t for t in session.of_type("codex_thread_initialized")
+                 if t["thread_id"] == agent]
+    assert (thread["subagent_source"], thread["parent_thread_id"], thread["model"]) == (
+        "thread_spawn", THREAD, "gpt-5-mini")
+    assert thread["app_server_client"]["rpc_transport"] == "in_process"
+    (collab,) = session.of_type("codex_collab_agent_tool_call_event")
+    assert collab["receiver_thread_ids"] == [agent] and collab["duration_ms"] == 500
+    (turn,) = [t for t in session.of_type("codex_turn_event") if t["thread_id"] == agent]
+    assert turn["is_first_turn"] is True
+    assert (turn["model"], turn["reasoning_summary"], turn["subagent_source"]) == (
+        "gpt-5-mini", "auto", "thread_spawn")
