@@ -22,14 +22,16 @@ import logging
 import time
 from collections.abc import Callable
 
+import msgspec
 from aiohttp import web
 
-from ..store import EventStore, StoreError, StoreUnavailable
+from ..store import COLUMN_NAMES, EventStore, StoreError, StoreUnavailable
 from .batch import (
     EVENT_IDS_HEADER,
     IDEMPOTENCY_HEADER,
     MAX_BODY_BYTES,
     BadRequest,
+    RefusedEvent,
     TooLarge,
     Unsupported,
     decode_body,
@@ -40,6 +42,18 @@ from .tokens import TokenBook, bearer_token
 EVENTS_SUFFIX = "/codex/analytics-events/events"
 RETRY_AFTER_S = 2
 MAX_FIELD_BYTES = 64 * 1024
+
+
+class IngestAnswer(msgspec.Struct, frozen=True):
+    """The 200 body: what was stored, what was already there, what was refused and why."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RefusedEvent]
+
+
+_encode = msgspec.json.Encoder().encode
+_EVENT_ID = COLUMN_NAMES.index("event_id")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -127,17 +141,14 @@ class Collector:
             self._logger.error("cannot store events: %s", exc)
             return _error(500, "the store cannot take events; nothing was acknowledged")
         self._note_store_up()
-        refused = [{"index": r.index, "event_id": r.event_id, "reason": r.reason}
-                   for r in batch.refused]
-        for rejected in result.rejected:  # rows the store itself refused
-            refused.append({"index": batch.row_indexes[rejected.index],
-                            "event_id": batch.rows[rejected.index][1], "reason": rejected.reason})
-        refused.sort(key=lambda r: r["index"])  # type: ignore[arg-type,return-value]
-        return web.json_response({
-            "accepted": result.inserted,
-            "duplicates": result.duplicates,
-            "rejected": refused,
-        })
+        refused = [*batch.refused, *(
+            # Rows the store itself refused, by their position in the body.
+            RefusedEvent(batch.row_indexes[r.index], batch.rows[r.index][_EVENT_ID], r.reason)
+            for r in result.rejected
+        )]
+        answer = IngestAnswer(result.inserted, result.duplicates,
+                              sorted(refused, key=lambda r: r.index))
+        return web.Response(body=_encode(answer), content_type="application/json")
 
     def _note_store_down(self, exc: StoreError) -> None:
         if not self._store_down:
