@@ -86,6 +86,9 @@ def run_collect(args: argparse.Namespace) -> int:
     logging.basicConfig(format=f"{PROG} collect: %(message)s", level=logging.WARNING,
                         stream=sys.stderr)
     logger = logging.getLogger("codex_rpc_analytics.collector")
+    # asyncpg's pool logs each failed reconnection with a traceback; the collector says once
+    # that the store is unavailable and once that it is back, which is what an operator needs.
+    logging.getLogger("asyncpg").setLevel(logging.CRITICAL)
     try:
         asyncio.run(serve(store, host, port, tokens_path_of(args), reuse_port=args.reuse_port,
                           logger=logger, announce=sys.stderr))

@@ -186,15 +186,15 @@ def outbox_events(root: Path) -> tuple[list[tuple[str, bytes]], dict[str, tuple[
     return rows, counts, int(retried)
 
 
-def failed_attempts(root: Path) -> int:
-    """Deliveries of a sender that have failed at least once so far (0 before its outbox)."""
+def answered_503(root: Path) -> int:
+    """Deliveries of a sender that a collector answered 503 (the store is down) so far."""
     try:
         outbox = Outbox.open_readonly(root / "state")
     except OutboxError:  # not created yet, or its schema is being written right now
         return 0
     try:
         return int(outbox.query(
-            "SELECT COUNT(*) FROM deliveries WHERE last_error IS NOT NULL")[0][0])
+            "SELECT COUNT(*) FROM deliveries WHERE last_error LIKE 'HTTP 503%'")[0][0])
     except sqlite3.Error:
         return 0
     finally:
@@ -236,10 +236,10 @@ def test_three_collectors_sixteen_senders_a_kill_and_a_database_restart(
             assert victim.wait(10) == -signal.SIGKILL
             wait_for(lambda: stored() >= expected // 2, "half stored")
             # A crash (recovery on start; nothing committed is lost), and down until a sender
-            # has felt it, so the fault is certain to hit traffic in flight.
+            # has been answered 503 for it, so the fault is certain to hit traffic.
             pg_server.stop("immediate")
-            wait_for(lambda: any(failed_attempts(root) for root in roots.values()),
-                     "a sender to see the outage")
+            wait_for(lambda: any(answered_503(root) for root in roots.values()),
+                     "a sender to be answered 503")
             pg_server.start()
             for run in proxy_runs:
                 run.result(timeout=TIMEOUT_S)
