@@ -1,9 +1,14 @@
-"""Replay throughput and peak memory on a large synthetic transcript built from the fixtures.
+"""Replay throughput and peak memory on large synthetic transcripts, two mixes.
 
-The transcript repeats every recorded session (all rows: meta, stderr, c2s, s2c) until it
-holds at least ``lines`` rows; ``codex-rpc-analytics replay`` then runs on it as a real
-subprocess writing to /dev/null, and we read its wall time and peak RSS. Running it at two
-sizes shows whether memory stays flat as input grows.
+* The fixture mix repeats every recorded session of tests/fixtures/transcripts (all rows:
+  meta, stderr, c2s, s2c) until it holds at least ``lines`` rows: few deltas, many thread
+  results and errors, the hard case per line.
+* The delta-heavy mix is one long real-shaped session (shapes.py: threads of steered turns,
+  87% of the lines ``item/*`` deltas, as in real codex sessions) of at least ``lines`` rows.
+
+``codex-rpc-analytics replay`` runs on each as a real subprocess (one thread) writing to
+/dev/null, and we read its wall time and peak RSS. The fixture mix also runs at a quarter of
+the size: equal peaks mean memory stays flat as input grows.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
+sys.path.insert(0, str(BENCH))
+
+from shapes import Shapes, transcript_rows  # noqa: E402
 
 
 def build_transcript(path: Path, lines: int) -> int:
@@ -30,34 +39,52 @@ def build_transcript(path: Path, lines: int) -> int:
     return written
 
 
-def _run_replay(path: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one replay subprocess."""
+def build_delta_transcript(path: Path, lines: int, turns_per_thread: int = 5) -> int:
+    shapes = Shapes()
+    per_thread = 4 + turns_per_thread * (4 + len(shapes.turn_first) + len(shapes.turn_second))
+    threads = -(-lines // per_thread)
+    written = 0
+    with path.open("wb") as out:
+        for row in transcript_rows(threads, turns_per_thread):
+            out.write(row)
+            written += 1
+    return written
+
+
+def _run_replay(path: Path) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds of one replay subprocess."""
     script = (
         "import resource, sys, time\n"
         "from codex_rpc_analytics.cli.main import main\n"
         "start = time.perf_counter()\n"
+        "cpu = time.process_time()\n"
         "status = main(['replay', sys.argv[1]])\n"
         "elapsed = time.perf_counter() - start\n"
+        "cpu = time.process_time() - cpu\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(f'{elapsed} {peak}', file=sys.stderr)\n"
+        "print(f'{elapsed} {peak} {cpu}', file=sys.stderr)\n"
         "sys.exit(status)\n"
     )
     with open("/dev/null", "wb") as devnull:
         result = subprocess.run([sys.executable, "-c", script, str(path)], stdout=devnull,
                                 stderr=subprocess.PIPE, check=True)
-    elapsed, peak = result.stderr.decode().split()
-    return float(elapsed), int(peak)
+    elapsed, peak, cpu = result.stderr.decode().split()[-3:]
+    return float(elapsed), int(peak), float(cpu)
 
 
 def run(lines: int = 1_000_000) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small.rpc.jsonl"
         large = Path(tmp) / "large.rpc.jsonl"
+        deltas = Path(tmp) / "deltas.rpc.jsonl"
         small_lines = build_transcript(small, lines // 4)
         large_lines = build_transcript(large, lines)
+        delta_lines = build_delta_transcript(deltas, lines)
         size_mb = large.stat().st_size / 1e6
-        _, small_peak = _run_replay(small)
-        elapsed, large_peak = _run_replay(large)
+        delta_mb = deltas.stat().st_size / 1e6
+        _, small_peak, _ = _run_replay(small)
+        elapsed, large_peak, cpu = _run_replay(large)
+        delta_elapsed, delta_peak, delta_cpu = _run_replay(deltas)
     figures = {
         "replay_lines": large_lines,
         "replay_mb": round(size_mb, 1),
@@ -65,9 +92,19 @@ def run(lines: int = 1_000_000) -> dict[str, float]:
         "replay_lines_per_s": round(large_lines / elapsed),
         "replay_peak_rss_mib_at_quarter": round(small_peak / 1024, 1),
         "replay_peak_rss_mib_at_full": round(large_peak / 1024, 1),
+        "replay_lines_per_cpu_s": round(large_lines / cpu),
+        "replay_delta_lines_per_cpu_s": round(delta_lines / delta_cpu),
+        "replay_delta_lines": delta_lines,
+        "replay_delta_lines_per_s": round(delta_lines / delta_elapsed),
+        "replay_delta_peak_rss_mib": round(delta_peak / 1024, 1),
     }
-    print(f"replay: {large_lines:,} lines ({size_mb:.0f} MB) in {elapsed:.2f} s = "
-          f"{figures['replay_lines_per_s']:,.0f} lines/s on one core (target >= 300,000)")
+    print(f"replay: fixture mix {large_lines:,} lines ({size_mb:.0f} MB) in {elapsed:.2f} s = "
+          f"{figures['replay_lines_per_s']:,.0f} lines/s on one thread (target >= 300,000); "
+          f"{figures['replay_lines_per_cpu_s']:,} lines per CPU second")
+    print(f"replay: delta-heavy mix {delta_lines:,} lines ({delta_mb:.0f} MB) in "
+          f"{delta_elapsed:.2f} s = {figures['replay_delta_lines_per_s']:,.0f} lines/s on one "
+          f"thread (target >= 600,000); {figures['replay_delta_lines_per_cpu_s']:,} lines per CPU "
+          f"second; peak RSS {figures['replay_delta_peak_rss_mib']} MiB")
     print(f"replay: peak RSS {figures['replay_peak_rss_mib_at_quarter']} MiB at "
           f"{small_lines:,} lines, {figures['replay_peak_rss_mib_at_full']} MiB at "
           f"{large_lines:,} lines (flat memory = about equal)")
