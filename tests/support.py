@@ -33,6 +33,10 @@ def wire_lines(name: str) -> list[tuple[str, bytes]]:
 
 ALL_TRANSCRIPTS = sorted(path.name.removesuffix(".rpc.jsonl")
                          for path in TRANSCRIPTS.glob("*.rpc.jsonl"))
+# Every session recorded from the real codex, including the streaming one (deltas) that the
+# replay bench keeps out of its fixture mix.
+STREAMING = REPO / "tests" / "fixtures" / "streaming"
+RECORDED_SESSIONS = sorted([*TRANSCRIPTS.glob("*.rpc.jsonl"), *STREAMING.glob("*.rpc.jsonl")])
 
 
 def replayed_events() -> list[bytes]:

@@ -18,7 +18,10 @@ import msgspec
 DIRECTIONS = ("meta", "c2s", "s2c", "stderr")
 
 
-class TranscriptRow(msgspec.Struct, frozen=True):
+class TranscriptRow(msgspec.Struct, frozen=True, gc=False):
+    """One row. Not tracked by the garbage collector: a replay makes millions of them and
+    none is part of a reference cycle."""
+
     t: float
     dir: str
     raw: Any = None
@@ -32,6 +35,8 @@ class CorruptRow(msgspec.Struct, frozen=True):
 
 _row_decoder = msgspec.json.Decoder(TranscriptRow)
 _meta_decoder = msgspec.json.Decoder(dict[str, Any])
+# One row from its JSON line; raises ValueError (or RecursionError) when it is not one.
+decode_row = _row_decoder.decode
 
 
 def row_bytes(row: TranscriptRow) -> bytes:
@@ -54,7 +59,7 @@ def read_rows(stream: BinaryIO) -> Iterator[tuple[int, TranscriptRow] | CorruptR
         try:
             row = _row_decoder.decode(line)
         except (ValueError, RecursionError) as error:
-            yield CorruptRow(line_number, _short(str(error)))
+            yield CorruptRow(line_number, short_reason(str(error)))
             continue
         if row.dir not in DIRECTIONS:
             yield CorruptRow(line_number, f"unknown dir {row.dir!r}")
@@ -119,5 +124,5 @@ def session_meta(path: Path, scan_rows: int = 10_000) -> SessionMeta:
     return SessionMeta(base, transport)
 
 
-def _short(text: str, limit: int = 120) -> str:
+def short_reason(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,6 +7,11 @@ Framing lives here only. An adapter that wants events for bytes calls :meth:`Ana
 one that must pace its work or see each line (the proxy session analyses a budget at a time
 and records every line) calls :meth:`Analyzer.lines` to frame and :meth:`Analyzer.feed_line`
 for each line it got back. Replay and websocket frames are whole lines already.
+
+Before a line reaches its tap, the connection's ``NotificationFilter`` (prefilter.py) takes
+out the notifications the tap would only count, counting them as the tap would: the same
+events and stats for a fraction of the cost (``prefilter=False`` turns it off, for the test
+that proves it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import msgspec
 from .events import AnyEvent
 from .facts import Transport
 from .framing import LineFramer
+from .prefilter import NotificationFilter
 from .reducer import Reducer, ReducerStats
 from .runtime import RuntimeInfo
 from .tap import C2S, Direction, Tap, TapStats
@@ -26,17 +32,45 @@ from .tap import C2S, Direction, Tap, TapStats
 LineCallback = Callable[[Direction, bytes, float], None]
 
 
+def _never(_line: str) -> bool:
+    return False
+
+
 class ConnectionObserver:
     """Frames both directions of one connection and taps each complete line."""
 
-    __slots__ = ("_framers", "tap")
+    __slots__ = ("_filter", "_framers", "tap")
 
-    def __init__(self, tap: Tap, max_line_bytes: int | None) -> None:
+    def __init__(self, tap: Tap, max_line_bytes: int | None, prefilter: bool = True) -> None:
         self.tap = tap
         self._framers = {
             "c2s": LineFramer(max_line_bytes, skim=True),
             "s2c": LineFramer(max_line_bytes, skim=True),
         }
+        self._filter = NotificationFilter(tap.notification_methods) if prefilter else None
+
+    def ignores(self, line: bytes) -> bool:
+        """Whether ``line`` is a notification the tap would only count; if so it is counted
+        here, as the tap would, and must not be handed to the tap."""
+        line_filter = self._filter
+        if line_filter is None or not line_filter.ignorable(line):
+            return False
+        stats = self.tap.stats
+        stats.lines += 1
+        stats.notifications += 1
+        return True
+
+    def text_filter(self) -> Callable[[str], bool]:
+        """For a driver that holds lines as text and counts what it skips itself (replay's
+        bulk path, one call a line): whether the tap would only count a line. The driver must
+        report the lines it skipped with :meth:`count_ignored` and not hand them to the tap."""
+        line_filter = self._filter
+        return line_filter.ignorable_text if line_filter is not None else _never
+
+    def count_ignored(self, lines: int) -> None:
+        stats = self.tap.stats
+        stats.lines += lines
+        stats.notifications += lines
 
     def lines(self, direction: Direction, data: bytes) -> list[bytes]:
         return self._framers[direction].feed(data)
@@ -82,9 +116,11 @@ class Analyzer:
         *,
         max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES,
         reducer: Reducer | None = None,
+        prefilter: bool = True,
     ) -> None:
         self.reducer = reducer if reducer is not None else Reducer(host_runtime)
         self.max_line_bytes = max_line_bytes
+        self.prefilter = prefilter
         self._observers: dict[int, ConnectionObserver] = {}
         self._closed_stats = TapStats()
         self._closed_oversized = 0
@@ -96,9 +132,13 @@ class Analyzer:
             connection_id = self._next_connection_id
         self._next_connection_id = max(self._next_connection_id, connection_id + 1)
         self._observers[connection_id] = ConnectionObserver(
-            Tap(connection_id, transport), self.max_line_bytes
+            Tap(connection_id, transport), self.max_line_bytes, self.prefilter
         )
         return connection_id
+
+    def observer(self, connection_id: int) -> ConnectionObserver:
+        """A connection's framers and tap, for a driver that feeds it line by line (replay)."""
+        return self._observers[connection_id]
 
     def feed(
         self,
@@ -115,7 +155,8 @@ class Analyzer:
         for line in observer.lines(direction, data):
             if on_line is not None:
                 on_line(direction, line, now)
-            self._tap_line(observer.tap, direction, line, now, events)
+            if not observer.ignores(line):
+                self._tap_line(observer.tap, direction, line, now, events)
         return events
 
     def lines(self, connection_id: int, direction: Direction, data: bytes) -> list[bytes]:
@@ -132,6 +173,16 @@ class Analyzer:
         self, connection_id: int, direction: Direction, line: bytes, now: float
     ) -> list[AnyEvent]:
         """One whole message (replay, websocket frames)."""
+        observer = self._observers[connection_id]
+        if observer.ignores(line):
+            return []
+        return self.tap_line(connection_id, direction, line, now)
+
+    def tap_line(
+        self, connection_id: int, direction: Direction, line: bytes, now: float
+    ) -> list[AnyEvent]:
+        """:meth:`feed_line` for a line the caller already ran through the connection's
+        filter (``ConnectionObserver.text_filter``): straight to the tap."""
         facts = self._observers[connection_id].tap.observe(direction, line, now)
         if not facts:
             return []  # the common case, kept cheap: most lines yield no fact
@@ -151,7 +202,8 @@ class Analyzer:
         for direction, line in observer.final_lines():
             if on_line is not None:
                 on_line(direction, line, now)
-            self._tap_line(observer.tap, direction, line, now, events)
+            if not observer.ignores(line):
+                self._tap_line(observer.tap, direction, line, now, events)
         for fact in observer.tap.close(now):
             events.extend(self.reducer.apply(fact))
         self._absorb_stats(observer)

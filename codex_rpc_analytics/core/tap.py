@@ -195,6 +195,13 @@ class Tap:
         return (ConnectionClosed(self.connection_id, now),)
 
     @property
+    def notification_methods(self) -> frozenset[str]:
+        """The server notifications this tap reads: the keys of its handler table, the one
+        list of them (the analyzer's pre-filter skips every other notification by its bytes,
+        prefilter.py). Any other notification only counts in ``lines`` and ``notifications``."""
+        return frozenset(self._notification_handlers)
+
+    @property
     def pending_requests(self) -> int:
         return len(self._pending)
 

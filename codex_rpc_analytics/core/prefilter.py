@@ -1,0 +1,110 @@
+"""Recognise, from a line's bytes, the notifications the tap would only count.
+
+Most of a codex session is server notifications the tap never reads (``item/*/delta`` alone
+are ~90% of the lines). The tap classifies each line with a full envelope decode; for those it
+would only add one to ``lines`` and ``notifications``. ``NotificationFilter`` spots them for a
+fraction of that cost, and exactly: a line is *ignorable* only when the tap, given it, would
+return no fact and change nothing but those two counters.
+
+How it stays exact. codex writes a notification as ``{"method":"NAME",...}``; a line that
+does not start with those bytes is not a candidate. A candidate is decoded for ``id`` and
+``method`` only, with the same parser, types and duplicate-key rule as the tap's envelope
+(everything else is skipped, which checks the JSON as the envelope's raw members do: about
+half the cost of the envelope decode, and none of its objects): it is ignorable when that
+succeeds, ``id`` is absent and the method is not one the tap reads. So a truncated line, an
+``"id"`` written with escapes, a second ``"method"`` member or an escaped method name all go
+to the tap as before. (Comparing the method's bytes before decoding costs more than it saves:
+nearly every candidate is a delta that has to be decoded anyway.)
+
+The set of methods comes from the tap itself (``Tap.notification_methods``, the keys of its
+handler table): a method the tap learns to read is never skipped. The property test in
+tests/core/test_prefilter.py replays generated and recorded sessions with and without the
+filter and requires the same events and the same stats.
+
+``skimmable`` is the byte tests alone, for a relay under a flood (adapters/session.py): no
+decode, so a line it picks may be one the tap would have called malformed; such lines are
+counted as skipped, never analysed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+PREFIX = b'{"method":"'
+TEXT_PREFIX = PREFIX.decode()
+_METHOD_START = len(PREFIX)
+# ``skim`` counts skipped lines by method name; a stream of made-up names cannot grow that
+# table beyond this, the rest count under OTHER.
+MAX_SKIPPED_METHODS = 64
+OTHER = b"(other)"
+
+
+class _Probe(msgspec.Struct, gc=False):
+    """The two envelope members that decide a notification: same types as ``Envelope``'s
+    ``method``; ``id`` kept raw (any value at all makes the line something else)."""
+
+    id: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    method: str | None = None
+
+
+_probe = msgspec.json.Decoder(_Probe).decode
+
+
+class NotificationFilter:
+    """Built from the notification methods a tap reads; see the module docstring."""
+
+    __slots__ = ("_read_bytes", "_read_text")
+
+    def __init__(self, read_methods: Iterable[str]) -> None:
+        methods = frozenset(read_methods)
+        self._read_text = methods
+        self._read_bytes = frozenset(method.encode() for method in methods)
+
+    def skimmable(self, line: bytes) -> bool:
+        """Byte tests only: starts as a notification of a method the tap does not read."""
+        if not line.startswith(PREFIX):
+            return False
+        end = line.find(b'"', _METHOD_START)
+        return end > 0 and line[_METHOD_START:end] not in self._read_bytes
+
+    def ignorable(self, line: bytes) -> bool:
+        """Exactly the lines the tap would count as a notification and otherwise ignore."""
+        if not line.startswith(PREFIX):
+            return False
+        try:
+            probe = _probe(line)
+        except (ValueError, RecursionError):
+            return False  # the tap counts it as malformed
+        method = probe.method
+        return probe.id is msgspec.UNSET and method is not None and method not in self._read_text
+
+    def ignorable_text(self, line: str) -> bool:
+        """``ignorable`` for a line held as text (a transcript's ``raw``), without encoding it."""
+        if not line.startswith(TEXT_PREFIX):
+            return False
+        try:
+            probe = _probe(line)
+        except (ValueError, RecursionError):
+            return False
+        method = probe.method
+        return probe.id is msgspec.UNSET and method is not None and method not in self._read_text
+
+    def skim(self, lines: list[bytes], skipped: dict[bytes, int]) -> list[bytes]:
+        """The lines that are not ``skimmable``; each one that is counts under its method in
+        ``skipped`` (at most ``MAX_SKIPPED_METHODS`` names, the rest under ``OTHER``)."""
+        read = self._read_bytes
+        kept = []
+        for line in lines:
+            if line.startswith(PREFIX):
+                end = line.find(b'"', _METHOD_START)
+                if end > 0:
+                    method = line[_METHOD_START:end]
+                    if method not in read:
+                        if method not in skipped and len(skipped) >= MAX_SKIPPED_METHODS:
+                            method = OTHER
+                        skipped[method] = skipped.get(method, 0) + 1
+                        continue
+            kept.append(line)
+        return kept
