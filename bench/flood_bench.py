@@ -133,7 +133,7 @@ def run(messages: int = 3_000_000) -> dict[str, float]:
                 "codex_turn_steer_event": turns}
     lost = {kind: want - by_type.get(kind, 0) for kind, want in expected.items()}
     relay = status["relay"]
-    skipped_lines = sum(relay[d].get("analytics_skipped_lines", 0) for d in ("c2s", "s2c"))
+    skipped_lines = sum(relay[d].get("bulk_skipped_lines", 0) for d in ("c2s", "s2c"))
     dropped = sum(relay[d]["analytics_dropped_bytes"] for d in ("c2s", "s2c"))
     seconds = float(through["seconds"])  # type: ignore[arg-type]
     figures = {

@@ -1,14 +1,17 @@
 """A paced session: one real message every 10 ms, the rhythm of a codex session, through
-``cat``, a careful naive tap around cat (naive_tap.py) and ``proxy -- cat``, side by side.
+``cat``, a bare poll relay around cat (bare_relay.py: no analytics at all, the floor of a
+Python relay), a careful naive tap around cat (naive_tap.py) and ``proxy -- cat``, side by
+side.
 
 Each tick sends one line to each of the three in turn (the order rotates) and reads it back
 whole before the next, so every round trip is timed alone and all three see the same machine
 at the same moments. Lines are the real lines of the streaming recording, in order (deltas,
 items, turns, thread results up to 3.4 KB). Reported per relay: CPU seconds of the relay
 process over the measured messages (all its threads, from /proc/PID/task/*/schedstat, in ns;
-for the proxy and the naive tap without their child ``cat``), CPU per message (one message =
-one line relayed to cat and back), and the round trip p50/p99. The figure the proxy answers
-for is its CPU per message and its added p50 over ``cat``.
+for the relays without their child ``cat``), CPU per message (one message = one line relayed
+to cat and back: two relays through a relay process, one through cat) and per relay, and the
+round trip p50/p99. The figures the proxy answers for are its CPU per relay and its added p50
+over ``cat``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ REPO = BENCH.parent
 RECORDING = REPO / "tests" / "fixtures" / "streaming" / "fakeauth_streaming_deltas.rpc.jsonl"
 PROXY = [sys.executable, "-m", "codex_rpc_analytics", "proxy"]
 NAIVE = [sys.executable, str(BENCH / "naive_tap.py")]
+BARE = [sys.executable, str(BENCH / "bare_relay.py")]
 
 
 def session_lines() -> list[bytes]:
@@ -85,8 +89,8 @@ def run(seconds: float = 20.0, interval: float = 0.010, warmup: int = 50) -> dic
     messages = int(seconds / interval)
     with tempfile.TemporaryDirectory() as tmp:
         proxy = [*PROXY, "--state-dir", str(Path(tmp) / "state"), "--", "cat"]
-        relays = [Relay("cat", ["cat"]), Relay("naive tap", [*NAIVE, "cat"]),
-                  Relay("proxy", proxy)]
+        relays = [Relay("cat", ["cat"]), Relay("bare relay", [*BARE, "cat"]),
+                  Relay("naive tap", [*NAIVE, "cat"]), Relay("proxy", proxy)]
         try:
             for index in range(warmup):
                 for relay in relays:
@@ -96,8 +100,8 @@ def run(seconds: float = 20.0, interval: float = 0.010, warmup: int = 50) -> dic
             start = time.perf_counter()
             for index in range(messages):
                 line = lines[index % len(lines)]
-                for shift in range(3):
-                    relay = relays[(index + shift) % 3]
+                for shift in range(len(relays)):
+                    relay = relays[(index + shift) % len(relays)]
                     relay.samples.append(relay.round_trip(line))
                 pause = start + (index + 1) * interval - time.perf_counter()
                 if pause > 0:
@@ -113,6 +117,9 @@ def run(seconds: float = 20.0, interval: float = 0.010, warmup: int = 50) -> dic
         key = relay.name.replace(" ", "_")
         figures[f"paced_{key}_cpu_s"] = round(cpu[relay.name], 3)
         figures[f"paced_{key}_cpu_us_per_msg"] = round(cpu[relay.name] / messages * us, 1)
+        relays_per_message = 1 if relay.name == "cat" else 2
+        figures[f"paced_{key}_cpu_us_per_relay"] = round(
+            cpu[relay.name] / messages / relays_per_message * us, 1)
         figures[f"paced_{key}_rtt_p50_us"] = round(_pct(relay.samples, 0.5) * us, 1)
         figures[f"paced_{key}_rtt_p99_us"] = round(_pct(relay.samples, 0.99) * us, 1)
     added = figures["paced_proxy_rtt_p50_us"] - figures["paced_cat_rtt_p50_us"]
@@ -121,14 +128,17 @@ def run(seconds: float = 20.0, interval: float = 0.010, warmup: int = 50) -> dic
           "to cat and back; CPU of the relay process over them, round trip per message:")
     for relay in relays:
         key = relay.name.replace(" ", "_")
-        print(f"paced:   {relay.name:<9} CPU {figures[f'paced_{key}_cpu_s']:.3f} s = "
-              f"{figures[f'paced_{key}_cpu_us_per_msg']:6.1f} us/msg "
+        print(f"paced:   {relay.name:<10} CPU {figures[f'paced_{key}_cpu_s']:.3f} s = "
+              f"{figures[f'paced_{key}_cpu_us_per_msg']:6.1f} us/msg, "
+              f"{figures[f'paced_{key}_cpu_us_per_relay']:6.1f} us/relay "
               f"(x{cpu[relay.name] / max(cpu['cat'], 1e-9):.1f} cat); "
               f"RTT p50 {figures[f'paced_{key}_rtt_p50_us']:6.1f} us "
               f"p99 {figures[f'paced_{key}_rtt_p99_us']:7.1f} us")
-    print(f"paced: proxy CPU {figures['paced_proxy_cpu_us_per_msg']} us/msg (target <= 100), "
-          f"added RTT p50 over cat {added:.1f} us (target <= 100); proxy/naive CPU ratio "
-          f"{cpu['proxy'] / max(cpu['naive tap'], 1e-9):.2f}")
+    print(f"paced: proxy CPU {figures['paced_proxy_cpu_us_per_relay']} us per relayed message "
+          f"(target <= 100; {figures['paced_proxy_cpu_us_per_msg']} us per round trip), added RTT "
+          f"p50 over cat {added:.1f} us (target <= 100); CPU ratio proxy/naive tap "
+          f"{cpu['proxy'] / max(cpu['naive tap'], 1e-9):.2f}, proxy/bare relay "
+          f"{cpu['proxy'] / max(cpu['bare relay'], 1e-9):.2f}")
     return figures
 
 

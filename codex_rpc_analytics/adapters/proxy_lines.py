@@ -56,6 +56,12 @@ class ClientStreamFilter:
     def held(self) -> int:
         return len(self._held)
 
+    @property
+    def at_line_start(self) -> bool:
+        """Nothing is held back and no long line is passing: a chunk of whole lines without
+        the namespace's marker would be forwarded as it is (a relay's fast path)."""
+        return not self._held and not self._streaming
+
     def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
         """Bytes to forward now, and the extension lines (without newline) cut out of them."""
         if self._streaming:

@@ -27,15 +27,32 @@ queued for the ``TapSession`` (an append); once ``poll(0)`` reports nothing read
 analyses a slice (about ``ANALYSIS_SLICE_S``) and the loop checks readiness again before the
 next slice; with nothing left to analyse it blocks in ``poll``. A ready fd always goes first.
 
-Spinning. After it relayed something, the loop keeps calling ``poll(0)`` (analysing when
-there is something to analyse) for ``spin`` seconds (50 µs by default) before it blocks. A
-relay is a third process in the chain: every message through it costs two more wake-ups than
-without it, and on a VM a wake-up of a sleeping process is tens of µs (the host has to resume
-a halted vCPU). Not sleeping right after a message removes the proxy's own wake-up when the
-answer comes back quickly (measured on the 2-core dev VM: round trip p50 through
-``proxy -- cat`` from 70-85 µs down to 34 µs); the cost is at most ``spin`` of CPU per burst
-of messages, e.g. 1-5% of one core for a few hundred messages a second, nothing while the
-session is quiet. ``spin = 0`` blocks at once.
+Batches. Work done right after a wake-up runs on cold CPU caches: on the 2-core dev VM the
+same line costs ~2 µs to analyse in a busy loop and ~55 µs when it is the first thing done
+after a 10 ms sleep. A paced session (a message every few ms) would pay that for every
+message, so relayed bytes wait and are analysed together: when the loop is about to sleep
+and they have waited ``ANALYSIS_BEFORE_SLEEP_S`` (no wake-up of its own), when they have
+waited ``ANALYSIS_DELAY_S`` (a timer, for a session that went quiet), and at once when
+``ANALYSIS_BATCH_BYTES`` have gathered (a busy session: analysis runs whenever the relay
+idles) or an ``rpcAnalytics/*`` request waits behind them (it is answered in relay order).
+The session hands a batch's events to delivery in one go (session.py).
+
+A flood. When the session reports that its backlog is past the point where bulk is skimmed
+(``TapSession.flood_bytes``), the relay never idles, and skimmed lines would still pile up:
+after each round of relaying, analysis gets as long as that round took.
+
+Spinning. After it relayed something, the loop keeps calling ``poll(0)`` for ``spin`` seconds
+(50 µs by default) before it blocks. A relay is a third process in the chain: every message
+through it costs two more wake-ups than without it, and on a VM a wake-up of a sleeping
+process is tens of µs (the host has to resume a halted vCPU). Not sleeping right after a
+message removes the proxy's own wake-up when the answer comes back quickly (measured on the
+2-core dev VM: round trip p50 through ``proxy -- cat`` from 70-85 µs down to 34 µs). The spin
+is per direction and learns: after relaying one way, the loop spins only if, the last time
+it relayed that way, more data came within the spin. A request gets its quick answer caught;
+an answer followed by the client's silence (a paced session) costs no spin, and neither does
+a child slower to answer than the spin (a loaded machine, where spinning would only take a
+CPU from the processes the relay waits for).
+``spin = 0`` blocks at once.
 
 Other wake-ups go through one self-pipe in the poll set: signals (``signal.set_wakeup_fd``)
 and answers to ``rpcAnalytics/*`` requests, which are made on pylsp's executor threads and
@@ -53,12 +70,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .proxy_lines import ClientOutput, ClientStreamFilter
+from .proxy_lines import MARKER, ClientOutput, ClientStreamFilter
 from .session import TapSession
 
 READ_SIZE = 1 << 16
+NO_LINES: list[bytes] = []
 # Analysis gives the relay a chance (poll(0)) at least this often.
 ANALYSIS_SLICE_S = 50e-6
+# Relayed bytes are analysed in batches (see "Batches" in the module docstring): when the loop
+# is about to sleep and they have waited this long, or once they have waited this long, or at
+# once when this many have gathered or an rpcAnalytics/* request waits behind them.
+ANALYSIS_BEFORE_SLEEP_S = 0.2
+ANALYSIS_DELAY_S = 0.4
+ANALYSIS_BATCH_BYTES = 256 * 1024
 # After relaying, keep polling without sleeping for this long before blocking (see SPIN above).
 DEFAULT_SPIN_S = 50e-6
 
@@ -169,43 +193,82 @@ class RelayLoop:
         observe, extension_request, process = (session.observe, session.extension_request,
                                                session.process)
         output = self.output
-        feed, server_chunk = self.stream_filter.feed, output.server_chunk
-        busy = False  # the session has queued work
-        spin = self.spin
+        stream_filter = self.stream_filter
+        feed, server_chunk = stream_filter.feed, output.server_chunk
+        plain = stream_filter.at_line_start  # nothing held back: the fast path may be taken
         clock = time.monotonic
+        busy = False  # the session has queued work
+        urgent = False  # an rpcAnalytics/* request is queued: analyse whenever idle
+        queued_at = 0.0  # when the oldest queued work was relayed
+        # Spinning (see the module docstring), per direction: whether data came within the
+        # spin after the last relay in that direction, i.e. spinning would have caught it.
+        spin = self.spin
+        catch = spin
+        spin_after_c2s = spin_after_s2c = spin > 0.0
         spin_until = 0.0
+        last_relay_at = 0.0
+        last_was_c2s = True
         if tick():
             return
         due = deadline()  # the lifecycle's; checked even when the relay never idles
         while True:
+            # What to wait for. Computed with as few calls as possible: after a sleep every
+            # instruction runs on cold caches (see "Batches").
             if busy:
-                ready = poll(0)
-                if not ready:
-                    busy = process(ANALYSIS_SLICE_S)
-                    if due is not None and clock() >= due:  # a long backlog, a timer
-                        if tick():
-                            return
-                        due = deadline()
-                    continue
-            elif spin and clock() < spin_until:
+                instant = clock()
+                waited = instant - queued_at
+                if (urgent or waited >= ANALYSIS_DELAY_S
+                        or session.backlog_bytes >= ANALYSIS_BATCH_BYTES
+                        or (waited >= ANALYSIS_BEFORE_SLEEP_S and instant >= spin_until)):
+                    ready = poll(0)
+                    if not ready:
+                        busy = process(ANALYSIS_SLICE_S)
+                        urgent = urgent and busy
+                        if due is not None and clock() >= due:  # a long backlog, a timer
+                            if tick():
+                                return
+                            due = deadline()
+                        continue
+                elif instant < spin_until:
+                    ready = poll(0)
+                    if not ready:
+                        continue
+                else:
+                    wake = queued_at + ANALYSIS_DELAY_S
+                    if due is not None and due < wake:
+                        wake = due
+                    ready = poll(max(int((wake - instant) * 1000.0) + 1, 0))
+                    if not ready:
+                        if due is not None and clock() >= due:
+                            if tick():
+                                return
+                            due = deadline()
+                        continue
+            elif spin_until and clock() < spin_until:
                 ready = poll(0)
                 if not ready:
                     continue
             else:
-                ready = poll(self._timeout_ms(due, session.idle_due()))
+                until = session.idle_due()
+                if due is not None and (until is None or due < until):
+                    until = due
+                ready = poll(-1 if until is None else
+                             max(int((until - clock()) * 1000.0) + 1, 0))
                 if not ready:
                     busy = process(ANALYSIS_SLICE_S)  # held events, the recording's flush
+                    if busy:
+                        queued_at = clock()
                     if due is not None and clock() >= due:
                         if tick():
                             return
                         due = deadline()
                     continue
             moment = clock()
-            spin_until = moment + spin
             if due is not None and moment >= due:
                 if tick():
                     return
                 due = deadline()
+            relayed = False
             for fd, _events in ready:
                 if fd == child_out:  # -- server → client
                     try:
@@ -217,7 +280,15 @@ class RelayLoop:
                     if data:
                         server_chunk(data)
                         observe("s2c", data, now())
-                        busy = True
+                        if not busy:
+                            busy, queued_at = True, moment
+                        if not relayed:
+                            relayed = True
+                            if last_was_c2s:
+                                spin_after_c2s = moment - last_relay_at < catch
+                            else:
+                                spin_after_s2c = moment - last_relay_at < catch
+                        last_was_c2s = False
                         if output.broken:  # the client's stdout is gone (EPIPE)
                             self._client_gone()
                     else:
@@ -232,7 +303,11 @@ class RelayLoop:
                         continue
                     except OSError:
                         data = b""
-                    forward, requests = feed(data) if data else self.stream_filter.finish()
+                    if plain and data and data[-1] == 10 and MARKER not in data:
+                        forward, requests = data, NO_LINES  # whole lines, no rpcAnalytics/
+                    else:
+                        forward, requests = feed(data) if data else stream_filter.finish()
+                        plain = stream_filter.at_line_start
                     if forward:
                         try:
                             written = write(child_in, forward)
@@ -247,10 +322,18 @@ class RelayLoop:
                             observe("c2s", forward, now())
                         else:
                             self._child_stopped_reading()
-                        busy = True
+                        if not busy:
+                            busy, queued_at = True, moment
+                        if not relayed:
+                            relayed = True
+                            if last_was_c2s:
+                                spin_after_c2s = moment - last_relay_at < catch
+                            else:
+                                spin_after_s2c = moment - last_relay_at < catch
+                        last_was_c2s = True
                     for line in requests:
                         extension_request(line, now())
-                        busy = True
+                        busy = urgent = True
                     if not data:
                         self._client_input_ended()
                 elif fd == wake_r:
@@ -261,7 +344,8 @@ class RelayLoop:
                     if tick():
                         return
                     due = deadline()
-                    busy = session.pending
+                    if not busy and session.pending:
+                        busy, queued_at = True, moment
                 elif fd == self._out_fd:
                     self._client_out_writable()
                     if self.client_out_closed:
@@ -275,16 +359,16 @@ class RelayLoop:
                     if tick():
                         return
                     due = deadline()
+            if relayed:
+                last_relay_at = moment
+                if spin_after_c2s if last_was_c2s else spin_after_s2c:
+                    spin_until = moment + spin
+            if busy and session.backlog_bytes > session.flood_bytes:
+                # A flood: the relay never idles, and skimmed lines still pile up. Analysis
+                # gets as long as this round's relaying took, so it keeps pace.
+                busy = process(max(ANALYSIS_SLICE_S, clock() - moment))
 
     # -- rare paths -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _timeout_ms(due: float | None, idle_due: float | None) -> int:
-        if due is None or (idle_due is not None and idle_due < due):
-            due = idle_due
-        if due is None:
-            return -1
-        return max(int((due - time.monotonic()) * 1000.0) + 1, 0)
 
     def _watch(self, fd: int, mask: int) -> None:
         if self._masks.get(fd) != mask:

@@ -10,10 +10,17 @@ gives control back after about ``budget`` seconds. The stdio proxy calls it from
 (relay_loop.py), the in-process transport from its asyncio loop; both are single-threaded, so
 nothing here locks.
 
-The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 256 MiB by
-default). A chunk that would exceed it is not analysed: it is counted as dropped for
-analytics, and that direction resynchronises at its next newline (the partial line around
-the gap is discarded rather than glued to the wrong bytes). The relay never waits.
+The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 64 MiB by
+default). Past half of it the session is *flooded*: each new chunk is framed right away and
+the notifications the tap never reads (deltas and the like, by their first bytes:
+``NotificationFilter.skimmable``) are taken out before it is queued, so what waits is only the
+lines analytics needs (``initialize``, thread, turn and steer traffic, every answer); what was
+skipped is counted per direction, lines and bytes (``bulk_skipped_*`` in ``rpcAnalytics/status``).
+While flooded, the driver gives analysis a share of the thread (:attr:`TapSession.flooded`).
+Only a chunk that would take the backlog past the whole bound is dropped unanalysed (counted
+as ``analytics_dropped_*``), and that direction resynchronises at its next newline (the
+partial line around the gap is discarded rather than glued to the wrong bytes). The relay
+never waits.
 """
 
 from __future__ import annotations
@@ -28,23 +35,31 @@ import msgspec
 from .. import __version__
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport, encode_event, event_type_of
 from ..core.envelope import Kind, classify
+from ..core.prefilter import NotificationFilter
 from ..core.tap import Direction
 from ..host import host_runtime as default_host_runtime
 from .extensions import Extensions, Reply
 from .recording import Recorder
 
-DEFAULT_MAX_BACKLOG_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 # The recording is put on disk when analysis is idle, at most this often (each flush is a
 # write; the relay may be idle between every two messages).
 RECORDER_FLUSH_INTERVAL_S = 0.2
-# Events go to delivery at once, unless some went less than this long ago: then they wait and
-# go together. Each submit that finds delivery idle wakes its thread, which then competes with
-# the relay for the GIL; a burst of events (a busy session, a benchmark) wakes it at most
-# 1 / SUBMIT_INTERVAL_S times a second. Delivery commits within 200 ms of a submit.
+# Events go to delivery together: when the analysis of a batch ends (the queue is drained),
+# or once the oldest has waited this long while analysis goes on; and at most this often. Each
+# submit that finds delivery idle wakes its thread (a cross-thread wake-up, tens of µs on a VM,
+# and then a rival for the GIL): a session makes one hand-off per batch, a burst of events (a
+# busy session, a benchmark) at most 1 / SUBMIT_INTERVAL_S a second. Delivery commits within
+# 200 ms of a submit.
 SUBMIT_INTERVAL_S = 0.05
 _DIRECTIONS: tuple[Direction, Direction] = ("c2s", "s2c")
 _EXTENSION = "ext"
 _NO_LINES: list[bytes] = []
+_NEWLINE = b"\n"
+# Where a flooded direction stands in its stream (``None``: not skimming, chunks queued whole).
+_AT_LINE_START = "start"  # the next byte starts a line
+_KEEPING = "keep"  # inside a line that is queued
+_DROPPING = "drop"  # inside a line that is skipped
 
 
 class DeliveryLike(Protocol):
@@ -62,6 +77,8 @@ class DirectionCounters(msgspec.Struct):
     chunks: int = 0
     analytics_dropped_bytes: int = 0
     analytics_dropped_chunks: int = 0
+    bulk_skipped_lines: int = 0  # notifications the tap never reads, skipped while flooded
+    bulk_skipped_bytes: int = 0
 
 
 class TapSession:
@@ -95,6 +112,12 @@ class TapSession:
         self.analytics_errors = 0
         self.relay = {d: DirectionCounters() for d in _DIRECTIONS}
         self.backlog_bytes = 0  # bytes of chunks queued and not analysed yet
+        # Past this many bytes waiting, new chunks are skimmed (see the module docstring).
+        self.flood_bytes = max_backlog_bytes // 2
+        self._skim_filter = NotificationFilter(
+            self.analyzer.observer(connection_id).tap.notification_methods)
+        self._skim_state: dict[Direction, str | None] = {d: None for d in _DIRECTIONS}
+        self._at_line_start = {d: True for d in _DIRECTIONS}
         self._gap = {d: False for d in _DIRECTIONS}
         self._queue: deque[tuple[str, bytes, float, bool]] = deque()
         # Lines of the chunk being analysed that are not analysed yet (a 64 KiB chunk holds
@@ -107,6 +130,7 @@ class TapSession:
         self._recorder_dirty = False
         self._recorder_flushed_at = 0.0
         self._outgoing: list[tuple[str, bytes]] = []  # events held back (SUBMIT_INTERVAL_S)
+        self._held_since = 0.0  # when the oldest of them was produced
         self._submitted_at = float("-inf")
         self.ended = False
 
@@ -122,17 +146,34 @@ class TapSession:
         if self.ended:
             self.analytics_skipped_bytes += size
             return
+        if self.backlog_bytes + size > self.flood_bytes or self._skim_state[direction]:
+            data = self._skim(direction, data, counters)
+            if not data:
+                return
+            size = len(data)
+        else:
+            self._at_line_start[direction] = data[-1] == 10  # b"\n"
         backlog = self.backlog_bytes + size
         if backlog > self.max_backlog_bytes:
             counters.analytics_dropped_bytes += size
             counters.analytics_dropped_chunks += 1
             self._gap[direction] = True
+            # The analyzer resyncs at the next newline: whatever chunk comes next, its first
+            # line is dropped there, so skimming must keep it (not skip it twice).
+            self._skim_state[direction] = None
+            self._at_line_start[direction] = False
             return
         gap = self._gap[direction]
         if gap:
             self._gap[direction] = False
         self.backlog_bytes = backlog
         self._queue.append((direction, data, now, gap))
+
+    @property
+    def flooded(self) -> bool:
+        """Whether the backlog is past the point where bulk is skimmed: the driver should then
+        give analysis time even while the relay is busy."""
+        return self.backlog_bytes > self.flood_bytes
 
     def extension_request(self, line: bytes, now: float) -> None:
         """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``
@@ -193,7 +234,7 @@ class TapSession:
         disk; None when nothing waits."""
         due = None
         if self._outgoing:
-            due = self._submitted_at + SUBMIT_INTERVAL_S
+            due = max(self._submitted_at + SUBMIT_INTERVAL_S, self._held_since)
         if self._recorder_dirty:
             flush = self._recorder_flushed_at + RECORDER_FLUSH_INTERVAL_S
             if due is None or flush < due:
@@ -222,6 +263,7 @@ class TapSession:
             "relay": {
                 **{d: msgspec.to_builtins(self.relay[d]) for d in _DIRECTIONS},
                 "analytics_backlog_bytes": self.backlog_bytes,
+                "analytics_max_backlog_bytes": self.max_backlog_bytes,
                 "analytics_skipped_bytes": self.analytics_skipped_bytes,
                 "extension_requests": self.extension_requests,
                 "analytics_errors": self.analytics_errors,
@@ -324,6 +366,51 @@ class TapSession:
             self._lines, self._line_index = lines, 0
             self._line_direction, self._line_now = direction, now
 
+    def _skim(self, direction: Direction, data: bytes, counters: DirectionCounters) -> bytes:
+        """What of ``data`` to queue while flooded: the bulk lines taken out, whole. The bytes
+        kept frame as the original stream does, minus the skipped lines."""
+        state = self._skim_state[direction]
+        if state is None:  # entering the flood: does this chunk start a line?
+            state = _AT_LINE_START if self._at_line_start[direction] else _KEEPING
+        elif self.backlog_bytes + len(data) <= self.flood_bytes:
+            # Leaving the flood: finish skipping the line in progress, then queue as usual.
+            self._skim_state[direction] = None
+            self._at_line_start[direction] = data[-1] == 10
+            if state != _DROPPING:
+                return data
+            end = data.find(_NEWLINE) + 1
+            if end == 0:
+                self._skim_state[direction] = _DROPPING
+                end = len(data)
+            counters.bulk_skipped_bytes += end
+            return data[end:]
+        line_filter = self._skim_filter
+        parts = data.split(_NEWLINE)
+        tail = parts.pop()  # what follows the last newline: the start of the next line
+        kept: list[bytes] = []
+        lines = 0
+        if parts:
+            if state == _KEEPING:  # the first part ends a line that is queued
+                kept.append(parts[0])
+            candidates = parts if state == _AT_LINE_START else parts[1:]
+            survivors = line_filter.skim(candidates)
+            lines += len(candidates) - len(survivors)
+            kept += survivors
+            state = _AT_LINE_START
+        if tail and state == _AT_LINE_START:
+            if line_filter.skimmable(tail):
+                state = _DROPPING
+                lines += 1
+            else:
+                state = _KEEPING
+        self._skim_state[direction] = state
+        out = _NEWLINE.join(kept) + _NEWLINE if kept else b""
+        if tail and state == _KEEPING:
+            out += tail
+        counters.bulk_skipped_lines += lines
+        counters.bulk_skipped_bytes += len(data) - len(out)
+        return out if len(out) < len(data) else data
+
     def _skip_queued(self) -> None:
         skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])
         self._lines, self._line_index = _NO_LINES, 0
@@ -353,9 +440,13 @@ class TapSession:
             self.events_by_type[event_type] = self.events_by_type.get(event_type, 0) + 1
             encoded.append((event_type, encode_event(event)))
         self.events_produced += len(encoded)
+        now = time.monotonic()
+        if not self._outgoing:
+            self._held_since = now
         self._outgoing.extend(encoded)
-        if time.monotonic() >= self._submitted_at + SUBMIT_INTERVAL_S:
-            self._push()
+        if now >= self._held_since + SUBMIT_INTERVAL_S and (
+                now >= self._submitted_at + SUBMIT_INTERVAL_S):
+            self._push()  # a long batch: do not hold the first ones until its end
 
     def _push(self) -> None:
         outgoing, self._outgoing = self._outgoing, []

@@ -59,12 +59,14 @@ def add_parser(subparsers: Subcommands) -> None:
     parser.add_argument(
         "--max-backlog-mib", type=_positive_int, default=DEFAULT_MAX_BACKLOG_BYTES >> 20,
         metavar="MIB",
-        help="bytes waiting for analytics beyond which chunks are relayed but not analysed "
-        f"(default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
+        help="the most bytes waiting for analytics: past half of it, notifications analytics "
+        "never reads are skipped as they are relayed (counted), past all of it chunks are "
+        f"relayed but not analysed (default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
     parser.add_argument(
         "--spin-us", type=_spin_us, default=round(DEFAULT_SPIN_S * 1e6), metavar="US",
-        help="after relaying a message, poll this many microseconds before sleeping: lower "
-        "latency for quick answers, at most that much CPU per burst; 0 sleeps at once "
+        help="after relaying a message, poll this many microseconds before sleeping when the "
+        "last one was answered that quickly: lower latency for quick answers, at most that "
+        "much CPU per burst; 0 sleeps at once "
         f"(default: {round(DEFAULT_SPIN_S * 1e6)})")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     parser.set_defaults(run=run)

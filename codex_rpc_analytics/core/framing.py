@@ -45,6 +45,11 @@ class LineFramer:
         return len(self._partial)
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if not self._partial and not self._dropping and chunk.endswith(NEWLINE) and (
+                self.max_line_bytes is None or len(chunk) <= self.max_line_bytes):
+            whole = chunk.split(NEWLINE)  # whole lines only, none too long: the common case
+            whole.pop()
+            return whole
         first_newline = chunk.find(NEWLINE)
         if first_newline < 0:
             self._extend_partial(chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from codex_rpc_analytics.adapters.in_process import MemoryDelivery
 from codex_rpc_analytics.adapters.recording import Recorder
 from codex_rpc_analytics.adapters.session import TapSession
 from codex_rpc_analytics.examples.scripted_server import Script
-from tests.support import recorded_events, transcript
+from tests.support import STREAMING, recorded_events, transcript
 
 
 def _chunks() -> list[tuple[str, bytes, float]]:
@@ -69,24 +70,36 @@ def test_work_left_over_is_reported_and_resumed() -> None:
     assert steps > 1 and not session.pending and session.backlog_bytes == 0
 
 
-def test_events_are_held_back_briefly_and_always_handed_over_before_an_answer(
+def test_events_go_to_delivery_a_batch_at_a_time_and_always_before_an_answer(
     monkeypatch: Any,
 ) -> None:
     monkeypatch.setattr(session_module, "SUBMIT_INTERVAL_S", 3600.0)
     delivery = MemoryDelivery()
+    submits: list[int] = []
+    submit = delivery.submit
+    monkeypatch.setattr(delivery, "submit", lambda events: (submits.append(len(events)),
+                                                             submit(events)))
     session = TapSession(transport="stdio", delivery=delivery)
     answers: list[bytes] = []
     session.start(answers.append)
     chunks = _chunks()
-    for direction, chunk, now in chunks:
+    half = len(chunks) // 2
+    for direction, chunk, now in chunks[:half]:
         session.observe(direction, chunk, now)  # type: ignore[arg-type]
     while session.process(1.0):
         pass
-    assert len(delivery.events) == 1  # the first went at once, the rest wait
-    assert session.events_produced > 1 and session.idle_due() is not None
+    first = session.events_produced
+    assert first > 1 and submits == [first]  # the batch's events, in one hand-off
+    for direction, chunk, now in chunks[half:]:
+        session.observe(direction, chunk, now)  # type: ignore[arg-type]
+    while session.process(1.0):
+        pass
+    assert session.events_produced > first and submits == [first]  # held: the interval
+    assert session.idle_due() is not None
     session.extension_request(b'{"id":1,"method":"rpcAnalytics/status"}', time.time())
     session.process(1.0)
     assert len(delivery.events) == session.events_produced  # before the status is taken
+    assert len(submits) == 2
     session.end()
 
 
@@ -117,3 +130,51 @@ def test_the_final_line_without_newline_is_analysed_at_the_end() -> None:
     assert session.finish(time.monotonic() + 5) is True
     assert session.analyzer.stats().tap.lines == (len(script.client_lines())
                                                   + len(script.server_lines()))
+
+
+def _streaming_with_bulk() -> bytes:
+    """The streaming session's wire (both directions as one stream is enough here: the tap
+    pairs by direction, so s2c only), with extra bulk lines between its own."""
+    rows = [json.loads(t) for t in (STREAMING / "fakeauth_streaming_deltas.rpc.jsonl")
+            .read_text().splitlines()]
+    delta = next(r["raw"] for r in rows if "agentMessage/delta" in r.get("raw", ""))
+    out = []
+    for index, row in enumerate(rows):
+        if row["dir"] in ("c2s", "s2c"):
+            out.append((row["dir"], row["raw"].encode() + b"\n"))
+            out += [("s2c", delta.encode() + b"\n")] * (index % 40)
+    return out  # type: ignore[return-value]
+
+
+def _flooded_events(cuts: random.Random | None, max_backlog: int) -> tuple[TapSession, Any]:
+    delivery = MemoryDelivery()
+    session = TapSession(transport="stdio", delivery=delivery, max_backlog_bytes=max_backlog)
+    session.start(lambda _answer: None)
+    pending: dict[str, bytes] = {"c2s": b"", "s2c": b""}
+    for direction, line in _streaming_with_bulk():
+        data = pending[direction] + line
+        cut = cuts.randrange(len(data) + 1) if cuts else len(data)
+        if data[:cut]:
+            session.observe(direction, data[:cut], 1.7e9)  # type: ignore[arg-type]
+            session.process(0.0)  # one line: analysis falls behind, the backlog grows
+        pending[direction] = data[cut:]
+        other = "s2c" if direction == "c2s" else "c2s"
+        if pending[other]:  # the other direction's rest goes before this one goes on
+            session.observe(other, pending[other], 1.7e9)  # type: ignore[arg-type]
+            pending[other] = b""
+    for direction, rest in pending.items():
+        if rest:
+            session.observe(direction, rest, 1.7e9)  # type: ignore[arg-type]
+    assert session.finish(time.monotonic() + 30)
+    return session, delivery.events
+
+
+def test_a_flooded_session_skips_bulk_and_keeps_every_event() -> None:
+    _, expected = _flooded_events(None, 1 << 30)
+    assert {kind for kind, _ in expected} >= {"codex_thread_initialized", "codex_turn_event"}
+    for seed in range(6):
+        session, events = _flooded_events(random.Random(seed), 64 * 1024)
+        relay = session.relay["s2c"]
+        assert relay.bulk_skipped_lines > 100 and relay.analytics_dropped_bytes == 0, seed
+        assert events == expected, seed
+        assert session.analyzer.stats().tap.not_json == 0, seed  # no line glued to another

@@ -143,9 +143,29 @@ async def test_a_long_partial_line_streams_through_and_is_never_held() -> None:
     assert got.endswith(b'"tail"\n   not json yet\n')
 
 
+async def test_a_flood_of_bulk_is_skipped_and_every_event_still_comes() -> None:
+    script = Script.load(transcript("fakeauth_full_flow"))
+    bulk = b'{"method":"item/agentMessage/delta","params":"' + b"x" * 200_000 + b'"}\n'
+    lines = script.client_lines()
+    sent = bulk * 5 + b"".join(line + b"\n" for line in lines)
+    received = bytearray()
+    delivery = MemoryDelivery()
+    proxy = InProcessProxy(partial(serve, script, received=received), delivery=delivery,
+                           max_backlog_bytes=300_000)
+    async with proxy as conn:
+        await conn.send(sent)
+    assert bytes(received) == sent  # the relay is untouched
+    relay = proxy.session.relay["c2s"]
+    assert relay.bytes == len(sent) and relay.analytics_dropped_bytes == 0
+    assert relay.bulk_skipped_lines >= 5 and relay.bulk_skipped_bytes >= 5 * len(bulk)
+    assert [kind for kind, _ in delivery.events] == [
+        json.loads(line)["event_type"] for line in recorded_events("fakeauth_full_flow")]
+
+
 async def test_analytics_backlog_overflow_never_touches_the_relay_and_resyncs() -> None:
     script = Script.load(transcript("fakeauth_full_flow"))
-    junk = b'{"method":"noise","params":"' + b"x" * 200_000 + b'"}\n'
+    # Answers are never skimmed: past the whole bound they are dropped unanalysed.
+    junk = b'{"id":"junk","result":"' + b"x" * 200_000 + b'"}\n'
     lines = script.client_lines()
     sent = junk * 5 + b"".join(line + b"\n" for line in lines)
     received = bytearray()
