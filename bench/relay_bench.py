@@ -185,7 +185,7 @@ def run(messages: int = 200_000, rounds: int = 10_000, warmup: int = 1_000,
           f"through `proxy -- cat` {proxy_rate:,.0f} msgs/s, {proxy_mbs:.1f} MB/s; "
           f"`cat` alone {cat_rate:,.0f} msgs/s, {cat_mbs:.1f} MB/s "
           f"(ratio {proxy_rate / cat_rate:.2f}; target >= 400,000 msgs/s); with the default "
-          f"backlog bound analytics skimmed {figures['relay_proxy_skipped_lines']:,} bulk lines "
+          f"backlog bound analytics took out {figures['relay_proxy_skipped_lines']:,} bulk lines "
           f"and dropped {figures['relay_proxy_dropped_bytes'] / 1e6:.1f} MB unanalysed")
     print(f"relay: with a 512 MiB bound (nothing skimmed or dropped) {roomy_rate:,.0f} msgs/s "
           f"relayed, analysis caught up after {analysed[0]:.2f} s: "

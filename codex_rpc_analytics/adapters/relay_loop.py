@@ -37,8 +37,8 @@ waited ``ANALYSIS_DELAY_S`` (a timer, for a session that went quiet), and at onc
 idles) or an ``rpcAnalytics/*`` request waits behind them (it is answered in relay order).
 The session hands a batch's events to delivery in one go (session.py).
 
-A flood. When the session reports that its backlog is past the point where bulk is skimmed
-(``TapSession.flood_bytes``), the relay never idles, and skimmed lines would still pile up:
+A flood. When the session reports that its backlog is past the point where bulk is taken
+out (``TapSession.flood_bytes``), the relay never idles, and the lines kept would still pile up:
 after each round of relaying, analysis gets as long as that round took.
 
 Spinning. After it relayed something, the loop keeps calling ``poll(0)`` for ``spin`` seconds
@@ -364,7 +364,7 @@ class RelayLoop:
                 if spin_after_c2s if last_was_c2s else spin_after_s2c:
                     spin_until = moment + spin
             if busy and session.backlog_bytes > session.flood_bytes:
-                # A flood: the relay never idles, and skimmed lines still pile up. Analysis
+                # A flood: the relay never idles, and the lines kept still pile up. Analysis
                 # gets as long as this round's relaying took, so it keeps pace.
                 busy = process(max(ANALYSIS_SLICE_S, clock() - moment))
 

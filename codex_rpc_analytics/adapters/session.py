@@ -13,7 +13,7 @@ nothing here locks.
 The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 64 MiB by
 default). Past half of it the session is *flooded*: each new chunk is framed right away and
 the notifications the tap never reads (deltas and the like, by their first bytes:
-``NotificationFilter.skimmable``) are taken out before it is queued, so what waits is only the
+``NotificationFilter.is_bulk``) are taken out before it is queued, so what waits is only the
 lines analytics needs (``initialize``, thread, turn and steer traffic, every answer); what was
 skipped is counted per direction, lines and bytes (``bulk_skipped_*`` in ``rpcAnalytics/status``).
 While flooded, the driver gives analysis a share of the thread (:attr:`TapSession.flooded`).
@@ -56,7 +56,7 @@ _DIRECTIONS: tuple[Direction, Direction] = ("c2s", "s2c")
 _EXTENSION = "ext"
 _NO_LINES: list[bytes] = []
 _NEWLINE = b"\n"
-# Where a flooded direction stands in its stream (``None``: not skimming, chunks queued whole).
+# Where a flooded direction stands in its stream (``None``: not flooded, chunks queued whole).
 _AT_LINE_START = "start"  # the next byte starts a line
 _KEEPING = "keep"  # inside a line that is queued
 _DROPPING = "drop"  # inside a line that is skipped
@@ -112,11 +112,11 @@ class TapSession:
         self.analytics_errors = 0
         self.relay = {d: DirectionCounters() for d in _DIRECTIONS}
         self.backlog_bytes = 0  # bytes of chunks queued and not analysed yet
-        # Past this many bytes waiting, new chunks are skimmed (see the module docstring).
+        # Past this many bytes waiting, new chunks have their bulk taken out (module docstring).
         self.flood_bytes = max_backlog_bytes // 2
-        self._skim_filter = NotificationFilter(
+        self._bulk_filter = NotificationFilter(
             self.analyzer.observer(connection_id).tap.notification_methods)
-        self._skim_state: dict[Direction, str | None] = {d: None for d in _DIRECTIONS}
+        self._bulk_state: dict[Direction, str | None] = {d: None for d in _DIRECTIONS}
         self._at_line_start = {d: True for d in _DIRECTIONS}
         self._gap = {d: False for d in _DIRECTIONS}
         self._queue: deque[tuple[str, bytes, float, bool]] = deque()
@@ -146,8 +146,8 @@ class TapSession:
         if self.ended:
             self.analytics_skipped_bytes += size
             return
-        if self.backlog_bytes + size > self.flood_bytes or self._skim_state[direction]:
-            data = self._skim(direction, data, counters)
+        if self.backlog_bytes + size > self.flood_bytes or self._bulk_state[direction]:
+            data = self._take_out_bulk(direction, data, counters)
             if not data:
                 return
             size = len(data)
@@ -159,8 +159,8 @@ class TapSession:
             counters.analytics_dropped_chunks += 1
             self._gap[direction] = True
             # The analyzer resyncs at the next newline: whatever chunk comes next, its first
-            # line is dropped there, so skimming must keep it (not skip it twice).
-            self._skim_state[direction] = None
+            # line is dropped there, so taking out bulk must keep it (not skip it twice).
+            self._bulk_state[direction] = None
             self._at_line_start[direction] = False
             return
         gap = self._gap[direction]
@@ -171,7 +171,7 @@ class TapSession:
 
     @property
     def flooded(self) -> bool:
-        """Whether the backlog is past the point where bulk is skimmed: the driver should then
+        """Whether the backlog is past the point where bulk is taken out: the driver should then
         give analysis time even while the relay is busy."""
         return self.backlog_bytes > self.flood_bytes
 
@@ -366,25 +366,26 @@ class TapSession:
             self._lines, self._line_index = lines, 0
             self._line_direction, self._line_now = direction, now
 
-    def _skim(self, direction: Direction, data: bytes, counters: DirectionCounters) -> bytes:
+    def _take_out_bulk(self, direction: Direction, data: bytes,
+                       counters: DirectionCounters) -> bytes:
         """What of ``data`` to queue while flooded: the bulk lines taken out, whole. The bytes
         kept frame as the original stream does, minus the skipped lines."""
-        state = self._skim_state[direction]
+        state = self._bulk_state[direction]
         if state is None:  # entering the flood: does this chunk start a line?
             state = _AT_LINE_START if self._at_line_start[direction] else _KEEPING
         elif self.backlog_bytes + len(data) <= self.flood_bytes:
             # Leaving the flood: finish skipping the line in progress, then queue as usual.
-            self._skim_state[direction] = None
+            self._bulk_state[direction] = None
             self._at_line_start[direction] = data[-1] == 10
             if state != _DROPPING:
                 return data
             end = data.find(_NEWLINE) + 1
             if end == 0:
-                self._skim_state[direction] = _DROPPING
+                self._bulk_state[direction] = _DROPPING
                 end = len(data)
             counters.bulk_skipped_bytes += end
             return data[end:]
-        line_filter = self._skim_filter
+        line_filter = self._bulk_filter
         parts = data.split(_NEWLINE)
         tail = parts.pop()  # what follows the last newline: the start of the next line
         kept: list[bytes] = []
@@ -393,17 +394,17 @@ class TapSession:
             if state == _KEEPING:  # the first part ends a line that is queued
                 kept.append(parts[0])
             candidates = parts if state == _AT_LINE_START else parts[1:]
-            survivors = line_filter.skim(candidates)
+            survivors = line_filter.without_bulk(candidates)
             lines += len(candidates) - len(survivors)
             kept += survivors
             state = _AT_LINE_START
         if tail and state == _AT_LINE_START:
-            if line_filter.skimmable(tail):
+            if line_filter.is_bulk(tail):
                 state = _DROPPING
                 lines += 1
             else:
                 state = _KEEPING
-        self._skim_state[direction] = state
+        self._bulk_state[direction] = state
         out = _NEWLINE.join(kept) + _NEWLINE if kept else b""
         if tail and state == _KEEPING:
             out += tail

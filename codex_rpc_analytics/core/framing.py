@@ -45,8 +45,9 @@ class LineFramer:
         return len(self._partial)
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if not self._partial and not self._dropping and chunk.endswith(NEWLINE) and (
-                self.max_line_bytes is None or len(chunk) <= self.max_line_bytes):
+        if (not self._partial and not self._dropping and self._skimmer is None
+                and chunk.endswith(NEWLINE)
+                and (self.max_line_bytes is None or len(chunk) <= self.max_line_bytes)):
             whole = chunk.split(NEWLINE)  # whole lines only, none too long: the common case
             whole.pop()
             return whole

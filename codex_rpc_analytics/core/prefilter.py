@@ -21,9 +21,9 @@ handler table): a method the tap learns to read is never skipped. The property t
 tests/core/test_prefilter.py replays generated and recorded sessions with and without the
 filter and requires the same events and the same stats.
 
-``skimmable`` and ``skim`` are byte tests alone, for a relay under a flood (adapters/session.py):
-no decode, so a line they pick may be one the tap would have called malformed; such lines are
-counted as skipped, never analysed.
+``is_bulk`` and ``without_bulk`` are byte tests alone, for a relay under a flood
+(adapters/session.py): no decode, so a line they pick may be one the tap would have called
+malformed; such lines are counted as skipped, never analysed.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class NotificationFilter:
         # starts with one of them is another method).
         self._read_prefixes = tuple(PREFIX + method + b'"' for method in sorted(self._read_bytes))
 
-    def skimmable(self, line: bytes) -> bool:
+    def is_bulk(self, line: bytes) -> bool:
         """Byte tests only: starts as a notification of a method the tap does not read (the
         method's closing quote included: the start of a line may still be cut short)."""
         if not line.startswith(PREFIX):
@@ -69,8 +69,8 @@ class NotificationFilter:
         end = line.find(b'"', _METHOD_START)
         return end > 0 and line[_METHOD_START:end] not in self._read_bytes
 
-    def skim(self, lines: list[bytes]) -> list[bytes]:
-        """The whole lines that are not ``skimmable``, in order: one comprehension with two
+    def without_bulk(self, lines: list[bytes]) -> list[bytes]:
+        """The whole lines that are not ``is_bulk``, in order: one comprehension with two
         C-level prefix tests a line, the cost of a flood's bulk."""
         read = self._read_prefixes
         return [line for line in lines if not line.startswith(PREFIX) or line.startswith(read)]

@@ -164,7 +164,7 @@ async def test_a_flood_of_bulk_is_skipped_and_every_event_still_comes() -> None:
 
 async def test_analytics_backlog_overflow_never_touches_the_relay_and_resyncs() -> None:
     script = Script.load(transcript("fakeauth_full_flow"))
-    # Answers are never skimmed: past the whole bound they are dropped unanalysed.
+    # Answers are never bulk: past the whole bound they are dropped unanalysed.
     junk = b'{"id":"junk","result":"' + b"x" * 200_000 + b'"}\n'
     lines = script.client_lines()
     sent = junk * 5 + b"".join(line + b"\n" for line in lines)
