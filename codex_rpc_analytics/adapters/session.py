@@ -13,7 +13,7 @@ nothing here locks.
 The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 64 MiB by
 default). Past half of it the session is *flooded*: each new chunk is framed right away and
 the notifications the tap never reads (deltas and the like, by their first bytes:
-``NotificationFilter.is_bulk``) are taken out before it is queued, so what waits is only the
+``NotificationFilter.without_bulk``) are taken out before it is queued, so what waits is only the
 lines analytics needs (``initialize``, thread, turn and steer traffic, every answer); what was
 skipped is counted per direction, lines and bytes (``bulk_skipped_*`` in ``rpcAnalytics/status``).
 While flooded, the driver gives analysis a share of the thread (:attr:`TapSession.flooded`).
@@ -59,7 +59,6 @@ _NEWLINE = b"\n"
 # Where a flooded direction stands in its stream (``None``: not flooded, chunks queued whole).
 _AT_LINE_START = "start"  # the next byte starts a line
 _KEEPING = "keep"  # inside a line that is queued
-_DROPPING = "drop"  # inside a line that is skipped
 
 
 class DeliveryLike(Protocol):
@@ -368,49 +367,32 @@ class TapSession:
 
     def _take_out_bulk(self, direction: Direction, data: bytes,
                        counters: DirectionCounters) -> bytes:
-        """What of ``data`` to queue while flooded: the bulk lines taken out, whole. The bytes
-        kept frame as the original stream does, minus the skipped lines."""
+        """What of ``data`` to queue while flooded: its whole bulk lines taken out. A line cut
+        by a chunk boundary is kept (its start cannot tell all: a request's ``id`` may come
+        after its method), so the bytes kept frame as the stream does, minus whole lines."""
         state = self._bulk_state[direction]
         if state is None:  # entering the flood: does this chunk start a line?
             state = _AT_LINE_START if self._at_line_start[direction] else _KEEPING
-        elif self.backlog_bytes + len(data) <= self.flood_bytes:
-            # Leaving the flood: finish skipping the line in progress, then queue as usual.
+        elif self.backlog_bytes + len(data) <= self.flood_bytes:  # leaving it
             self._bulk_state[direction] = None
             self._at_line_start[direction] = data[-1] == 10
-            if state != _DROPPING:
-                return data
-            end = data.find(_NEWLINE) + 1
-            if end == 0:
-                self._bulk_state[direction] = _DROPPING
-                end = len(data)
-            counters.bulk_skipped_bytes += end
-            return data[end:]
-        line_filter = self._bulk_filter
+            return data
         parts = data.split(_NEWLINE)
         tail = parts.pop()  # what follows the last newline: the start of the next line
-        kept: list[bytes] = []
-        lines = 0
-        if parts:
-            if state == _KEEPING:  # the first part ends a line that is queued
-                kept.append(parts[0])
-            candidates = parts if state == _AT_LINE_START else parts[1:]
-            survivors = line_filter.without_bulk(candidates)
-            lines += len(candidates) - len(survivors)
-            kept += survivors
-            state = _AT_LINE_START
-        if tail and state == _AT_LINE_START:
-            if line_filter.is_bulk(tail):
-                state = _DROPPING
-                lines += 1
-            else:
-                state = _KEEPING
-        self._bulk_state[direction] = state
-        out = _NEWLINE.join(kept) + _NEWLINE if kept else b""
-        if tail and state == _KEEPING:
-            out += tail
-        counters.bulk_skipped_lines += lines
+        self._bulk_state[direction] = _KEEPING if tail else _AT_LINE_START
+        if not parts:
+            return data  # inside one line
+        candidates = parts if state == _AT_LINE_START else parts[1:]
+        kept = self._bulk_filter.without_bulk(candidates)
+        skipped = len(candidates) - len(kept)
+        if not skipped:
+            return data
+        if state == _KEEPING:  # the first part ends a line that is queued
+            kept.insert(0, parts[0])
+        out = _NEWLINE.join(kept) + _NEWLINE + tail if kept else tail
+        counters.bulk_skipped_lines += skipped
         counters.bulk_skipped_bytes += len(data) - len(out)
-        return out if len(out) < len(data) else data
+        return out
 
     def _skip_queued(self) -> None:
         skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])

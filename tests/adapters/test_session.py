@@ -143,6 +143,10 @@ def _streaming_with_bulk() -> bytes:
         if row["dir"] in ("c2s", "s2c"):
             out.append((row["dir"], row["raw"].encode() + b"\n"))
             out += [("s2c", delta.encode() + b"\n")] * (index % 40)
+            if index % 10 == 0:  # a server request with its id last, and the client's answer
+                out.append(("s2c", b'{"method":"item/commandExecution/requestApproval",'
+                                   b'"params":{"itemId":"x"},"id":%d}\n' % index))
+                out.append(("c2s", b'{"id":%d,"result":{"decision":"accept"}}\n' % index))
     return out  # type: ignore[return-value]
 
 
@@ -170,11 +174,16 @@ def _flooded_events(cuts: random.Random | None, max_backlog: int) -> tuple[TapSe
 
 
 def test_a_flooded_session_skips_bulk_and_keeps_every_event() -> None:
-    _, expected = _flooded_events(None, 1 << 30)
+    calm, expected = _flooded_events(None, 1 << 30)
     assert {kind for kind, _ in expected} >= {"codex_thread_initialized", "codex_turn_event"}
+    calm_tap = calm.analyzer.stats().tap
     for seed in range(6):
         session, events = _flooded_events(random.Random(seed), 64 * 1024)
         relay = session.relay["s2c"]
         assert relay.bulk_skipped_lines > 100 and relay.analytics_dropped_bytes == 0, seed
         assert events == expected, seed
-        assert session.analyzer.stats().tap.not_json == 0, seed  # no line glued to another
+        tap = session.analyzer.stats().tap
+        assert tap.not_json == 0, seed  # no line glued to another
+        # Every request (server requests with their id last too) and every answer was seen.
+        assert (tap.requests, tap.responses, tap.orphan_answers) == (
+            calm_tap.requests, calm_tap.responses, calm_tap.orphan_answers), seed
