@@ -33,12 +33,16 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from replay_bench import fixture_paths  # noqa: E402
+
 PROXY = [sys.executable, "-m", "codex_rpc_analytics", "proxy"]
 
 
 def real_lines() -> list[bytes]:
     lines = []
-    for path in sorted(TRANSCRIPTS.glob("*.rpc.jsonl")):
+    for path in fixture_paths():  # the replay bench's fixture mix
         for text in path.read_text().splitlines():
             row = json.loads(text)
             if row["dir"] in ("c2s", "s2c") and isinstance(row.get("raw"), str):
