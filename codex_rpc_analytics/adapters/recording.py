@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from .. import __version__
-from .redact import redact_argv, redact_line
+from .redact import Redactor, redact_argv
 
 # Written in chunks of about this size; a crashed proxy loses at most the unwritten tail.
 _BUFFER_BYTES = 1 << 20
@@ -64,6 +64,7 @@ class Recorder:
     def __init__(self, path: Path, *, redact: bool = False) -> None:
         self.path = path
         self.redact = redact
+        self._redactor = Redactor() if redact else None
         self.lines = 0
         try:
             self._file: BinaryIO | None = _open_private(path)
@@ -86,8 +87,8 @@ class Recorder:
     def line(self, now: float, direction: str, line: bytes) -> None:
         if self._file is None:
             return
-        if self.redact:
-            line = redact_line(line)
+        if self._redactor is not None:
+            line = self._redactor.line(direction, line)
         t = now - self.started_at
         try:
             row = _Row(t, direction, raw=line.decode("utf-8"))
