@@ -8,6 +8,7 @@ still be there and a later `flush` must deliver it to the sink the proxy was giv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
+
+from codex_rpc_analytics.examples.scripted_server import Script
+from tests.delivery.support import write_chatgpt_auth
 from tests.support import recorded_events, transcript
 
 CLI = [sys.executable, "-m", "codex_rpc_analytics"]
@@ -68,3 +74,65 @@ def test_kill_9_after_thread_start_loses_nothing(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60, check=False)
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr
     assert (sink_dir / "events.jsonl").read_bytes().splitlines() == expected
+
+
+async def test_kill_9_mid_request_then_an_immediate_flush_delivers_everything_once_in_5_s(
+    tmp_path: Path, aiohttp_server: Any,
+) -> None:
+    """The proxy is SIGKILLed while its POST waits for the collector's answer (the request
+    is in flight, its rows leased); `flush`, started at once, takes the dead process's rows
+    over and delivers every event exactly once, within 5 s."""
+    name = "fakeauth_full_flow"
+    accepted: list[str] = []
+    held = asyncio.Event()
+
+    async def collector(request: web.Request) -> web.Response:
+        await request.read()
+        ids = request.headers["X-Codex-Rpc-Analytics-Event-Ids"].split(",")
+        if not held.is_set():
+            held.set()
+            await asyncio.Event().wait()  # never answers: the sender dies waiting
+        accepted.extend(ids)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", collector)
+    server = await aiohttp_server(app)
+    state_dir = tmp_path / "state"
+    codex_home = tmp_path / "codex-home"
+    write_chatgpt_auth(codex_home)  # so that no version disables the sink for want of a login
+    sink = ["--sink", f"http://127.0.0.1:{server.port}/", "--codex-home", str(codex_home)]
+    proxy = await asyncio.create_subprocess_exec(
+        *CLI, "proxy", "--state-dir", str(state_dir), *sink, "--", *SCRIPTED,
+        str(transcript(name)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL)
+    assert proxy.stdin is not None and proxy.stdout is not None
+    script = Script.load(transcript(name))
+    for _ in script.opening:
+        await proxy.stdout.readline()
+    for line, replies in script.steps:
+        proxy.stdin.write(line + b"\n")
+        for _ in replies:
+            await asyncio.wait_for(proxy.stdout.readline(), 10)
+    expected = recorded_events(name)  # as many as codex sent (times differ in a live run)
+    deadline = time.monotonic() + 10
+    while len(committed_payloads(state_dir)) != len(expected):
+        assert time.monotonic() < deadline, "events never committed"
+        await asyncio.sleep(0.01)  # polling a condition (the database), not synchronising
+    await asyncio.wait_for(held.wait(), 10)  # the POST is in flight, unanswered
+    proxy.kill()
+    assert await proxy.wait() == -signal.SIGKILL
+
+    started = time.monotonic()
+    flush = await asyncio.create_subprocess_exec(
+        *CLI, "flush", "--state-dir", str(state_dir), "--codex-home", str(codex_home),
+        "--timeout", "30", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await flush.communicate()
+    elapsed = time.monotonic() - started
+    print(f"\nflush right after kill -9 mid-request: {elapsed:.2f} s")
+    assert flush.returncode == 0, (out + err).decode()
+    assert elapsed < 5.0, f"flush took {elapsed:.1f} s"
+    with sqlite3.connect(f"file:{state_dir / 'outbox.sqlite3'}?mode=ro", uri=True) as db:
+        ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    assert len(ids) == len(expected)
+    assert sorted(accepted) == sorted(ids)  # every event, each exactly once
