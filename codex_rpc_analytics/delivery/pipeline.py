@@ -324,8 +324,9 @@ class Delivery:
         if opt_out is not None:
             # The user's opt-out in codex is total: no event leaves through any sink, ours
             # included. Events are still committed to the local outbox (stats, events).
-            self._logger.warning("analytics sinks disabled (%s): %s",
-                                 ", ".join(s.key for s in self._specs), opt_out)
+            self._logger.warning("analytics sinks disabled (%s): %s; events are kept in the "
+                                 "local outbox only", ", ".join(s.key for s in self._specs),
+                                 opt_out)
             with self._lock:
                 for spec in self._specs:
                     self._sink_status[spec.key].disabled_reason = opt_out

@@ -166,6 +166,7 @@ class _Reader:
         current: str | None = None
         arrays: dict[str, int] = {}
         position: int | None = None
+        table_line: int | None = None  # the header of the table, if the key is not there
         assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
         for number, line in enumerate(self._lines, 1):
             header = _HEADER.match(line)
@@ -178,10 +179,12 @@ class _Reader:
                     position = None
                 if current == key and table is None:
                     return number
+                if current == table and position == index and table_line is None:
+                    table_line = number
                 continue
             if current == table and position == index and assignment.match(line):
                 return number
-        return None
+        return table_line
 
     def _fail(
         self, key: str, problem: str, *, table: str | None = None, index: int | None = None

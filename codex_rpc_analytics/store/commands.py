@@ -59,6 +59,7 @@ async def summary_lines(store: EventStore) -> list[str]:
         lines.append("sinks:" if sinks else "sinks: none")
         lines += [
             f"  {key}: delivered {c.delivered}, pending {c.pending}, rejected {c.rejected}"
+            + (f", dropped {c.dropped}" if c.dropped else "")
             for key, c in sorted(sinks.items())
         ]
     else:

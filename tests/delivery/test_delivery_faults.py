@@ -27,6 +27,7 @@ from codex_rpc_analytics.delivery import (
     requeue_command,
 )
 from codex_rpc_analytics.delivery.lease_owner import LeaseOwner
+from codex_rpc_analytics.store import stats_command
 from tests.delivery.support import (
     Collector,
     free_port,
@@ -244,6 +245,9 @@ async def test_pending_events_over_the_cap_drop_the_oldest_and_are_counted(
     pending = outbox_rows(state_dir, "SELECT seq FROM deliveries WHERE state = 'pending'")
     assert sorted(r[0] for r in pending) == [4, 5, 6, 7, 8]  # the newest kept
     assert outbox_rows(state_dir, "SELECT COUNT(*) FROM events") == [(8,)]  # stats keep them
+    out = io.StringIO()
+    assert await asyncio.to_thread(stats_command, state_dir, out) == 0
+    assert f"{spec.key}: delivered 0, pending 5, rejected 0, dropped 3" in out.getvalue()
 
 
 @pytest.mark.parametrize("damage", ["not a database", "damaged pages"])

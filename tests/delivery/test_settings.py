@@ -123,7 +123,7 @@ def test_a_named_config_file_must_exist(tmp_path: Path, monkeypatch: pytest.Monk
          "only an http(s) sink"),
         ('[[sinks]]\nurl = "https://c.example/"\n[[sinks]]\nurl = "https://c.example/"\n', 4,
          "sinks[1].url", "configured twice"),
-        ("[[sinks]]\ntoken_env = \"A\"\n", None, "sinks[0].url", "needs url"),
+        ("[[sinks]]\ntoken_env = \"A\"\n", 1, "sinks[0].url", "needs url"),
         ("[batch]\nmax_events = 500\n", 2, "batch.max_events", "from 1 to 200"),
         ("[batch]\nmax_events = true\n", 2, "batch.max_events", "whole number"),
         ("[batch]\nlinger_seconds = -1\n", 2, "batch.linger_seconds", "number"),
