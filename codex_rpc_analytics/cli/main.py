@@ -7,7 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import collect_command, example_command, proxy_command, replay_command, store_commands
+from . import (
+    collect_command,
+    example_command,
+    proxy_command,
+    replay_command,
+    report_command,
+    store_commands,
+)
 from .errors import PROG, OneLineArgumentParser
 
 
@@ -25,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_command.add_parser(subparsers)
     store_commands.add_parsers(subparsers)
     collect_command.add_parser(subparsers)
+    report_command.add_parser(subparsers)
     return parser
 
 

@@ -144,8 +144,51 @@ def migration_1(dialect: str) -> list[str]:
     ]
 
 
+# What the report's panels (report/panels.py) read from turn, thread and steer rows besides
+# the type and the time. PostgreSQL allows 32 columns in an index, INCLUDE ones counted: these
+# 30 and the two keys.
+REPORT_COLUMNS: tuple[str, ...] = (
+    "source", "client", "model", "status", "codex_error_kind", "codex_error_http_status",
+    "duration_ms", "interrupt_requested_at_ms", "steer_count",
+    "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
+    "total_tool_call_count", "shell_command_count", "file_change_count", "mcp_tool_call_count",
+    "dynamic_tool_call_count", "subagent_tool_call_count", "web_search_count",
+    "image_generation_count",
+    "sandbox_policy", "approval_policy", "reasoning_effort", "service_tier",
+    "thread_id", "subagent_source", "parent_thread_id", "steer_result", "rejection_reason",
+)
+# Skills, apps and plugins are a few percent of the rows: a partial index of their own covers
+# the report's top-N panel without widening every turn's index entry. A query uses it when its
+# WHERE clause has this very ``event_type IN (…)`` term (SQLite matches partial indexes by
+# the term's text).
+USED_EVENT_TYPES: tuple[str, ...] = ("skill_invocation", "codex_app_used", "codex_plugin_used")
+USED_COLUMNS: tuple[str, ...] = (
+    "client", "model", "thread_id", "skill_name", "app_name", "connector_id", "plugin_id")
+
+
+def migration_2(dialect: str) -> list[str]:
+    """The report's covering index: ``(event_type, occurred_at_ms)`` plus every column a panel
+    reads, so a panel scans a narrow index instead of the rows with their payloads (a turn row
+    is ~2.5 KB; over a million events that is 10x less to read). It replaces migration 1's
+    ``(event_type, occurred_at_ms)`` index, which is its prefix, so ingestion keeps the same
+    number of indexes to maintain for most rows."""
+    columns = ", ".join(REPORT_COLUMNS)
+    if dialect == "postgresql":
+        create = ("CREATE INDEX events_type_occurred_covering ON events"
+                  f" (event_type, occurred_at_ms) INCLUDE ({columns})")
+    else:  # SQLite has no INCLUDE: every column is a key column, which serves the same reads.
+        create = ("CREATE INDEX events_type_occurred_covering ON events"
+                  f" (event_type, occurred_at_ms, {columns})")
+    used_types = ", ".join(f"'{t}'" for t in USED_EVENT_TYPES)
+    used = (f"CREATE INDEX events_used_covering ON events"
+            f" (event_type, occurred_at_ms, {', '.join(USED_COLUMNS)})"
+            f" WHERE event_type IN ({used_types})")
+    return [create, used, "DROP INDEX events_type_occurred"]
+
+
 # Version -> statements, per dialect. Append only.
 MIGRATIONS: dict[int, dict[str, list[str]]] = {
     1: {dialect: migration_1(dialect) for dialect in ("sqlite", "postgresql")},
+    2: {dialect: migration_2(dialect) for dialect in ("sqlite", "postgresql")},
 }
 SCHEMA_VERSION = max(MIGRATIONS)
