@@ -49,6 +49,8 @@ def add_parsers(subparsers: Subcommands) -> None:
         "stats", help="summarise the outbox or a store: threads, turns, delivery per sink")
     add_state_dir_option(stats)
     add_store_option(stats)
+    stats.add_argument("--json", action="store_true",
+                       help="print the same figures as one JSON document, for scripts")
     stats.set_defaults(run=run_stats)
 
     events = subparsers.add_parser("events", help="print stored events as JSON lines")
@@ -78,7 +80,7 @@ def run_requeue(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    return stats_command(state_dir_of(args), sys.stdout, store=args.store)
+    return stats_command(state_dir_of(args), sys.stdout, store=args.store, as_json=args.json)
 
 
 def run_events(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ collector and the report import this package; ``core/`` and ``adapters/`` never 
 """
 
 from .base import EventStore, IngestResult, Rejected, Row, StoreError, StoreUnavailable
-from .commands import events_command, stats_command, summary_lines
+from .commands import events_command, stats_command, summary, summary_lines
 from .fields import MAX_EVENT_BYTES, NotAnEvent, make_row, occurred_at_ms
 from .open import DEFAULT_STORE_FILENAME, is_postgres, open_reader, open_store
 from .outbox_view import LOCAL_SOURCE, OutboxView
@@ -39,5 +39,6 @@ __all__ = [
     "open_store",
     "redact_dsn",
     "stats_command",
+    "summary",
     "summary_lines",
 ]

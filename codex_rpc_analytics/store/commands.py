@@ -3,17 +3,19 @@
 Plain functions returning an exit status: errors are one line on ``err`` (default stderr) and
 exit status 1; output goes to ``out``. Both read through :class:`~.base.EventStore`, so the
 output is the same wherever the events are; ``stats`` ends with delivery per sink for an
-outbox and with events per source for a collector's store.
+outbox and with events per source for a collector's store; ``stats --json`` prints the same
+figures as one JSON document (counts keyed by value, NULL as ``(none)``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .base import EventStore, Row, StoreError
 from .open import open_reader
@@ -29,63 +31,99 @@ _TURNS = "FROM events WHERE event_type = 'codex_turn_event'"
 _BY_COUNT = "GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST"
 
 
-def _counts_line(rows: Sequence[Row]) -> str:
-    return ", ".join(f"{name if name is not None else '(none)'} {n}" for name, n in rows) or "-"
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "-"
+
+
+def _counts(rows: Sequence[Row]) -> dict[str, int]:
+    """Rows of (value, count) as a dict in the rows' order; NULL is named ``(none)``."""
+    return {name if name is not None else "(none)": int(n) for name, n in rows}
+
+
+async def summary(store: EventStore) -> dict[str, Any]:
+    """The ``stats`` figures, one query per figure, the same queries on every store; what
+    ``stats --json`` prints."""
+    q = store.fetch
+    by_type = _counts(await q(f"SELECT event_type, COUNT(*) FROM events {_BY_COUNT}"))
+    threads = (await q(f"SELECT COUNT(*), COUNT(DISTINCT thread_id) {_THREADS}"))[0]
+    is_outbox = isinstance(store, OutboxView)
+    figures: dict[str, Any] = {
+        "kind": "outbox" if is_outbox else "store",
+        "location": store.display,
+        "events": {"total": sum(by_type.values()), "by_type": by_type},
+        "threads": {
+            "initialized": int(threads[0]),
+            "distinct": int(threads[1]),
+            "by_client": _counts(await q(f"SELECT client, COUNT(*) {_THREADS} {_BY_COUNT}")),
+            "by_initialization_mode": _counts(
+                await q(f"SELECT initialization_mode, COUNT(*) {_THREADS} {_BY_COUNT}")),
+        },
+        "turns": {
+            "total": int((await q(f"SELECT COUNT(*) {_TURNS}"))[0][0]),
+            "by_status": _counts(await q(f"SELECT status, COUNT(*) {_TURNS} {_BY_COUNT}")),
+            "by_client": _counts(await q(f"SELECT client, COUNT(*) {_TURNS} {_BY_COUNT}")),
+        },
+    }
+    if isinstance(store, OutboxView):
+        figures["sinks"] = {
+            key: {"delivered": c.delivered, "pending": c.pending, "rejected": c.rejected,
+                  "dropped": c.dropped}
+            for key, c in sorted(store.sink_counts().items())}
+    else:
+        figures["sources"] = _counts(
+            await q(f"SELECT source, COUNT(*) FROM events {_BY_COUNT}"))
+    return figures
 
 
 async def summary_lines(store: EventStore) -> list[str]:
-    """The ``stats`` text, one query per figure, the same queries on every store."""
-    q = store.fetch
-    by_type = await q(f"SELECT event_type, COUNT(*) FROM events {_BY_COUNT}")
-    threads = (await q(f"SELECT COUNT(*), COUNT(DISTINCT thread_id) {_THREADS}"))[0]
-    by_client = await q(f"SELECT client, COUNT(*) {_THREADS} {_BY_COUNT}")
-    by_mode = await q(f"SELECT initialization_mode, COUNT(*) {_THREADS} {_BY_COUNT}")
-    turns = (await q(f"SELECT COUNT(*) {_TURNS}"))[0][0]
-    turns_by_status = await q(f"SELECT status, COUNT(*) {_TURNS} {_BY_COUNT}")
-    turns_by_client = await q(f"SELECT client, COUNT(*) {_TURNS} {_BY_COUNT}")
-    kind = "outbox" if isinstance(store, OutboxView) else "store"
+    """The ``stats`` text."""
+    f = await summary(store)
+    threads, turns = f["threads"], f["turns"]
     lines = [
-        f"{kind}: {store.display}",
-        f"events: {sum(n for _, n in by_type)} ({_counts_line(by_type)})",
-        f"threads initialized: {threads[0]} ({threads[1]} distinct threads)",
-        f"  by client: {_counts_line(by_client)}",
-        f"  by initialization_mode: {_counts_line(by_mode)}",
-        f"turns: {turns}",
-        f"  by status: {_counts_line(turns_by_status)}",
-        f"  by client: {_counts_line(turns_by_client)}",
+        f"{f['kind']}: {f['location']}",
+        f"events: {f['events']['total']} ({_counts_line(f['events']['by_type'])})",
+        f"threads initialized: {threads['initialized']} ({threads['distinct']} distinct "
+        "threads)",
+        f"  by client: {_counts_line(threads['by_client'])}",
+        f"  by initialization_mode: {_counts_line(threads['by_initialization_mode'])}",
+        f"turns: {turns['total']}",
+        f"  by status: {_counts_line(turns['by_status'])}",
+        f"  by client: {_counts_line(turns['by_client'])}",
     ]
-    if isinstance(store, OutboxView):
-        sinks = store.sink_counts()
-        lines.append("sinks:" if sinks else "sinks: none")
-        lines += [
-            f"  {key}: delivered {c.delivered}, pending {c.pending}, rejected {c.rejected}"
-            + (f", dropped {c.dropped}" if c.dropped else "")
-            for key, c in sorted(sinks.items())
-        ]
+    if "sinks" in f:
+        lines.append("sinks:" if f["sinks"] else "sinks: none")
+        lines += [f"  {key}: delivered {c['delivered']}, pending {c['pending']}, "
+                  f"rejected {c['rejected']}"
+                  + (f", dropped {c['dropped']}" if c["dropped"] else "")
+                  for key, c in f["sinks"].items()]
     else:
-        sources = await q(f"SELECT source, COUNT(*) FROM events {_BY_COUNT}")
+        sources = f["sources"]
         lines.append(f"sources: {_counts_line(sources)}" if sources else "sources: none")
     return lines
 
 
 def stats_command(
-    state_dir: Path, out: TextIO, *, store: str | None = None, err: TextIO | None = None
+    state_dir: Path, out: TextIO, *, store: str | None = None, err: TextIO | None = None,
+    as_json: bool = False,
 ) -> int:
-    """A readable summary of a store (``store``, else the outbox in ``state_dir``)."""
+    """A readable summary of a store (``store``, else the outbox in ``state_dir``); with
+    ``as_json`` the same figures as one JSON document."""
 
-    async def run() -> list[str]:
+    async def run() -> str:
         reader = await open_reader(store, state_dir)
         try:
-            return await summary_lines(reader)
+            if as_json:
+                return json.dumps(await summary(reader), indent=2)
+            return "\n".join(await summary_lines(reader))
         finally:
             await reader.close()
 
     try:
-        lines = asyncio.run(run())
+        text = asyncio.run(run())
     except (StoreError, sqlite3.Error) as exc:
         print(f"{_ERROR} {exc}", file=err or sys.stderr)
         return 1
-    out.write("\n".join(lines) + "\n")
+    out.write(text + "\n")
     return 0
 
 
