@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SECTIONS = ["replay_bench", "delivery_bench", "relay_bench", "paced_bench", "flood_bench",
-            "huge_line_bench", "client_bench", "collect_bench"]
+            "huge_line_bench", "client_bench", "collect_bench", "report_bench"]
 
 
 def main(argv: list[str]) -> int:
