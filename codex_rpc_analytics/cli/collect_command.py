@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..collector import TOKENS_FILENAME, TokenFileError, add_token, serve, token_names
+from ..collector import (
+    READ_TOKENS_FILENAME,
+    TOKENS_FILENAME,
+    TokenFileError,
+    add_token,
+    serve,
+    token_names,
+)
 from ..store import DEFAULT_STORE_FILENAME, StoreError
 from .errors import PROG, OneLineArgumentParser, fail
 from .options import add_state_dir_option, state_dir_of
@@ -39,11 +46,15 @@ def add_parser(subparsers: Subcommands) -> None:
                          help="share the port with other collectors on this machine "
                               "(SO_REUSEPORT: the kernel spreads connections over them)")
     add_tokens_option(collect)
+    collect.add_argument(
+        "--read-tokens", type=Path, metavar="FILE",
+        help="the read tokens file: who may open the dashboard at / (default: "
+             f"{READ_TOKENS_FILENAME} in the state directory)")
     collect.set_defaults(run=run_collect)
 
     commands = collect.add_subparsers(dest="collect_command", metavar="token",
                                       parser_class=OneLineArgumentParser)
-    token = commands.add_parser("token", help="manage ingest tokens")
+    token = commands.add_parser("token", help="manage ingest tokens and dashboard read tokens")
     token_commands = token.add_subparsers(dest="token_command", metavar="add|list",
                                           parser_class=OneLineArgumentParser)
     token_commands.required = True
@@ -53,10 +64,12 @@ def add_parser(subparsers: Subcommands) -> None:
                     "kept in the tokens file. NAME is stored as the source of every event "
                     "sent with it. Revoke by deleting its line; a running collector reloads.")
     add.add_argument("name", metavar="NAME")
+    add_read_option(add)
     add_tokens_option(add)
     add_state_dir_option(add)
     add.set_defaults(run=run_token_add)
     listing = token_commands.add_parser("list", help="print the names in the tokens file")
+    add_read_option(listing)
     add_tokens_option(listing)
     add_state_dir_option(listing)
     listing.set_defaults(run=run_token_list)
@@ -68,9 +81,22 @@ def add_tokens_option(parser: argparse.ArgumentParser) -> None:
         help=f"the ingest tokens file (default: {TOKENS_FILENAME} in the state directory)")
 
 
+def add_read_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--read", action="store_true",
+        help=f"a read token for the dashboard at / ({READ_TOKENS_FILENAME}), not an ingest "
+             "token")
+
+
 def tokens_path_of(args: argparse.Namespace) -> Path:
     explicit: Path | None = getattr(args, "tokens", None)
-    return explicit.expanduser() if explicit else state_dir_of(args) / TOKENS_FILENAME
+    default = READ_TOKENS_FILENAME if getattr(args, "read", False) else TOKENS_FILENAME
+    return explicit.expanduser() if explicit else state_dir_of(args) / default
+
+
+def read_tokens_path_of(args: argparse.Namespace) -> Path:
+    explicit: Path | None = args.read_tokens
+    return explicit.expanduser() if explicit else state_dir_of(args) / READ_TOKENS_FILENAME
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -91,7 +117,8 @@ def run_collect(args: argparse.Namespace) -> int:
     logging.getLogger("asyncpg").setLevel(logging.CRITICAL)
     try:
         asyncio.run(serve(store, host, port, tokens_path_of(args), reuse_port=args.reuse_port,
-                          logger=logger, announce=sys.stderr))
+                          read_tokens_path=read_tokens_path_of(args), logger=logger,
+                          announce=sys.stderr))
     except StoreError as exc:
         fail(str(exc), status=1)
     except OSError as exc:
@@ -102,7 +129,7 @@ def run_collect(args: argparse.Namespace) -> int:
 def run_token_add(args: argparse.Namespace) -> int:
     path = tokens_path_of(args)
     try:
-        token = add_token(path, args.name)
+        token = add_token(path, args.name, read=args.read)
     except TokenFileError as exc:
         fail(str(exc), status=1)
     print(token)

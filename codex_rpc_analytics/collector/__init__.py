@@ -1,11 +1,14 @@
 """The collector: the aiohttp server many developers' proxies ship to (auth, limits,
-ingestion into the store). Imports the store; nothing in ``core/`` or ``adapters/`` imports it.
+ingestion into the store), which also serves the report's live dashboard at ``/`` (read
+tokens). Imports the store and the report; nothing in ``core/`` or ``adapters/`` imports it.
 """
 
 from .batch import MAX_BODY_BYTES, MAX_EVENTS, ParsedBatch, decode_body, parse_batch
 from .run import serve
 from .server import EVENTS_SUFFIX, RETRY_AFTER_S, Collector
 from .tokens import (
+    READ_TOKEN_PREFIX,
+    READ_TOKENS_FILENAME,
     TOKEN_PREFIX,
     TOKENS_FILENAME,
     TokenBook,
@@ -19,6 +22,8 @@ __all__ = [
     "EVENTS_SUFFIX",
     "MAX_BODY_BYTES",
     "MAX_EVENTS",
+    "READ_TOKENS_FILENAME",
+    "READ_TOKEN_PREFIX",
     "RETRY_AFTER_S",
     "TOKENS_FILENAME",
     "TOKEN_PREFIX",

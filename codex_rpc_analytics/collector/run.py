@@ -17,6 +17,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from ..report.web import add_dashboard_routes
 from ..store import StoreUnavailable, open_store
 from .server import Collector
 from .tokens import TokenBook
@@ -32,13 +33,15 @@ async def serve(
     tokens_path: Path,
     *,
     reuse_port: bool = False,
+    read_tokens_path: Path | None = None,
     logger: logging.Logger,
     announce: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT). The first line on ``announce`` is
     ``listening on http://HOST:PORT/`` once connections are accepted (the port is the real one
-    when 0 was asked)."""
+    when 0 was asked). With ``read_tokens_path`` the dashboard is served at ``GET /`` to the
+    holders of those read tokens."""
     # wait=False: a database that is down now is answered with 503 until it is up.
     store = await open_store(store_spec, migrate=True, max_connections=STORE_CONNECTIONS,
                              wait=False)
@@ -54,13 +57,20 @@ async def serve(
             logger.warning("store not reachable yet, answering 503 until it is: %s", exc)
         tokens = TokenBook(tokens_path, logger)
         collector = Collector(store, tokens, logger=logger)
-        runner = web.AppRunner(collector.app(), access_log=None)
+        app = collector.app()
+        dashboard = ""
+        if read_tokens_path is not None:
+            readers = TokenBook(read_tokens_path, logger, read=True)
+            add_dashboard_routes(app, store, readers.source_of)
+            dashboard = f", dashboard at / for {len(readers)} read tokens"
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         bound = runner.addresses[0]
         print(f"listening on http://{_host(bound[0])}:{bound[1]}/ (store: {store.display}, "
-              f"tokens: {tokens_path}, {len(tokens)} tokens)", file=announce, flush=True)
+              f"tokens: {tokens_path}, {len(tokens)} tokens{dashboard})", file=announce,
+              flush=True)
         await stop.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,8 @@ Routes:
   ``Retry-After`` while the store is unreachable (nothing acknowledged).
 * ``GET /livez``: 200 while the process serves. ``GET /readyz``: 200 when the store answers,
   else 503. Both unauthenticated and never logged.
+* ``GET /``: the live dashboard (the report), mounted by :func:`.run.serve` from
+  ``report/web.py``, for read tokens only.
 
 Nothing a request carries is logged: no access log (it would hold client addresses only, but
 a proxy in front may put tokens in URLs), and errors name the fault, never a header.

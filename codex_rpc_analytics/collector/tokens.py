@@ -27,10 +27,14 @@ from typing import NamedTuple
 
 TOKEN_PREFIX = "cra_ingest_"
 TOKENS_FILENAME = "collector-tokens"
+# Read tokens open the dashboard (report/web.py); they live in a file of their own, so an
+# ingest token cannot read the team's figures and a read token cannot write events.
+READ_TOKEN_PREFIX = "cra_read_"
+READ_TOKENS_FILENAME = "collector-read-tokens"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _LINE = re.compile(r"^(\S+)\s+sha256:([0-9a-f]{64})$")
 _UNREADABLE = (-1, -1, -1)
-_HEADER = "# codex-rpc-analytics collector ingest tokens: NAME sha256:HEX, one a line\n"
+_HEADER = "# codex-rpc-analytics collector {kind} tokens: NAME sha256:HEX, one a line\n"
 
 
 class TokenFileError(Exception):
@@ -46,25 +50,26 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def new_token(prefix: str = TOKEN_PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(32)
 
 
-def add_token(path: Path, name: str) -> str:
+def add_token(path: Path, name: str, *, read: bool = False) -> str:
     """Create a token for ``name``, append its hash to ``path`` (0600) and return the token:
-    the only time it exists in clear. Several tokens may share a name (rotation)."""
+    the only time it exists in clear. Several tokens may share a name (rotation). ``read``:
+    a dashboard read token (its own prefix) rather than an ingest token."""
     if not NAME_PATTERN.match(name):
         raise TokenFileError(
             f"token name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit")
-    token = new_token()
+    token = new_token(READ_TOKEN_PREFIX if read else TOKEN_PREFIX)
     line = f"{name} sha256:{hash_token(token).hex()}\n"
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             if os.fstat(fd).st_size == 0:
-                os.write(fd, _HEADER.encode())
+                os.write(fd, _HEADER.format(kind="read" if read else "ingest").encode())
             os.write(fd, line.encode())
         finally:
             os.close(fd)
@@ -104,8 +109,9 @@ class TokenBook:
     """The tokens file as the collector reads it: reloaded when it changes."""
 
     def __init__(self, path: Path, logger: logging.Logger,
-                 stat: Callable[[Path], os.stat_result] = os.stat) -> None:
+                 stat: Callable[[Path], os.stat_result] = os.stat, *, read: bool = False) -> None:
         self.path = path
+        self._read = read
         self._logger = logger
         self._stat = stat
         self._signature: tuple[int, int, int] | None = None
@@ -134,6 +140,11 @@ class TokenBook:
         self._signature = signature
         if signature is None:
             self._entries = []
+            if self._read:  # the dashboard is optional: not worth a warning
+                self._logger.info(
+                    "no read tokens file at %s: the dashboard at / answers 401 until one is "
+                    "added with `codex-rpc-analytics collect token add --read NAME`", self.path)
+                return
             self._logger.warning(
                 "no tokens file at %s: every ingest request is refused (401) until one is "
                 "added with `codex-rpc-analytics collect token add NAME`", self.path)

@@ -318,9 +318,20 @@ async def run_panel(store: EventStore, panel: Panel, scope: Scope) -> PanelData:
     return PanelData(panel.columns, [tuple(_plain(v) for v in row) for row in rows])
 
 
+# Queries in flight at once. On PostgreSQL two use both cores of a small server and leave the
+# rest of a collector's connection pool to ingestion; a SQLite store runs one at a time on its
+# own thread whatever this says.
+PARALLEL_QUERIES = 2
+
+
 async def run_panels(store: EventStore, scope: Scope,
                      panels: Sequence[Panel] = PANELS) -> dict[str, PanelData]:
-    """Every panel's rows. On PostgreSQL the queries run side by side on the pool; a SQLite
-    store runs them one after the other on its thread."""
-    results = await asyncio.gather(*(run_panel(store, p, scope) for p in panels))
+    """Every panel's rows."""
+    slots = asyncio.Semaphore(PARALLEL_QUERIES)
+
+    async def run_one(panel: Panel) -> PanelData:
+        async with slots:
+            return await run_panel(store, panel, scope)
+
+    results = await asyncio.gather(*(run_one(p) for p in panels))
     return {panel.name: data for panel, data in zip(panels, results, strict=True)}

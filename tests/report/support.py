@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +71,30 @@ async def independent_figures(store: EventStore, scope: Scope) -> dict[str, int]
 
 def sqlite_spec(directory: Path, name: str = "team.sqlite3") -> str:
     return str(directory / name)
+
+
+class CollectProcess:
+    """``codex-rpc-analytics collect`` as a child process on ``store``, serving the dashboard
+    to the read tokens in ``state_dir``; ``url`` once it announced where it listens."""
+
+    def __init__(self, store: str, state_dir: Path) -> None:
+        env = {**os.environ, "CODEX_RPC_ANALYTICS_STATE_DIR": str(state_dir)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "codex_rpc_analytics", "collect", "--listen", "127.0.0.1:0",
+             "--store", store], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        assert self.proc.stderr is not None
+        lines = []
+        for line in self.proc.stderr:  # blocks until the announcement (or the exit)
+            lines.append(line)
+            if line.startswith("listening on "):
+                break
+        else:
+            raise AssertionError(f"collect exited: {''.join(lines)}")
+        self.announcement = line
+        self.url = line.split()[2].rstrip("/")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err

@@ -7,19 +7,17 @@ import asyncio
 import base64
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from codex_rpc_analytics.report.web import add_dashboard_routes
-from codex_rpc_analytics.store import EventStore, open_reader, open_store
+from codex_rpc_analytics.collector import READ_TOKENS_FILENAME, TOKENS_FILENAME, add_token
+from codex_rpc_analytics.store import open_reader, open_store
 from tests.report import browser
-from tests.report.support import HOSTILE_CLIENT, SCOPE, independent_figures
-
-READ_TOKEN = "cra_read_" + "r" * 43
-INGEST_TOKEN = "cra_ingest_" + "i" * 43
+from tests.report.support import HOSTILE_CLIENT, SCOPE, CollectProcess, independent_figures
 
 
 @pytest.fixture(scope="module")
@@ -86,59 +84,68 @@ def test_an_empty_store_renders_cleanly(driver, tmp_path: Path) -> None:  # type
 
 
 @pytest.fixture
-async def dashboard(postgres_store: str) -> AsyncIterator[tuple[str, EventStore]]:
-    store = await open_reader(postgres_store, None)  # type: ignore[arg-type]
-    app = web.Application()
-    add_dashboard_routes(app, store, {READ_TOKEN: "lead"}.get)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+def collector(postgres_store: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A real collector on the PostgreSQL store: (url, read token, ingest token)."""
+    state_dir = tmp_path / "collector"
+    read_token = add_token(state_dir / READ_TOKENS_FILENAME, "lead", read=True)
+    ingest_token = add_token(state_dir / TOKENS_FILENAME, "laptops")
+    collect = CollectProcess(postgres_store, state_dir)
     try:
-        yield f"127.0.0.1:{port}", store
+        yield collect.url, read_token, ingest_token
     finally:
-        await runner.cleanup()
-        await store.close()
+        status, log = collect.stop()
+        assert status == 0, log
+        assert read_token not in log and ingest_token not in log
 
 
-async def test_live_dashboard_behind_a_read_token_shows_the_stores_figures(
-        driver, dashboard: tuple[str, EventStore], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    host, store = dashboard
+def test_live_dashboard_behind_a_read_token_shows_the_stores_figures(
+        driver, collector: tuple[str, str, str], postgres_store: str,
+        tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, read_token, _ = collector
     query = f"?since={SCOPE.since_ms // 1000}&until={SCOPE.until_ms // 1000}"
-    # WebDriver calls block: they run on a thread while this loop serves the page.
-    basic = base64.b64encode(f"lead:{READ_TOKEN}".encode()).decode()
-    errors = await asyncio.to_thread(browser.open_page, driver, f"http://{host}/{query}",
-                                     authorization=f"Basic {basic}")
-    await asyncio.to_thread(browser.screenshot, driver, tmp_path / "live.png")
+    # As a browser sends it once its Basic-auth prompt was answered with the token.
+    basic = base64.b64encode(f"lead:{read_token}".encode()).decode()
+    errors = browser.open_page(driver, f"{url}/{query}", authorization=f"Basic {basic}")
+    browser.screenshot(driver, tmp_path / "live.png")
     assert [e["message"] for e in errors] == []
-    shown = await asyncio.to_thread(browser.figures, driver)
-    want = await independent_figures(store, SCOPE)
+    shown = browser.figures(driver)
+    want = expected(postgres_store)
     assert {k: shown[k] for k in want} == want
-    assert "Reload the page" in await asyncio.to_thread(
-        driver.execute_script, "return document.body.innerText")
+    assert "Reload the page" in driver.execute_script("return document.body.innerText")
 
 
-async def test_dashboard_refuses_missing_wrong_and_ingest_tokens(
-        dashboard: tuple[str, EventStore]) -> None:
-    from aiohttp import ClientSession
+def test_dashboard_wants_a_read_token_and_ingest_wants_an_ingest_token(
+        collector: tuple[str, str, str]) -> None:
+    url, read_token, ingest_token = collector
+    basic = base64.b64encode(f"x:{read_token}".encode()).decode()
 
-    host, _ = dashboard
-    basic = base64.b64encode(f"x:{READ_TOKEN}".encode()).decode()
-    async with ClientSession() as http:
-        for headers in ({}, {"Authorization": f"Bearer {INGEST_TOKEN}"},
-                        {"Authorization": "Bearer " + READ_TOKEN[:-1]},
-                        {"Authorization": f"Basic {READ_TOKEN}"}):
-            async with http.get(f"http://{host}/", headers=headers) as answer:
-                assert answer.status == 401
-                assert answer.headers["WWW-Authenticate"].startswith("Basic ")
-                assert READ_TOKEN not in await answer.text()
-        for auth in (f"Bearer {READ_TOKEN}", f"Basic {basic}"):
-            async with http.get(f"http://{host}/?since=1h",
-                                headers={"Authorization": auth}) as answer:
-                assert answer.status == 200
-                assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
-                assert "No turns in this window." in await answer.text()
-        async with http.get(f"http://{host}/?since=soon",
-                            headers={"Authorization": f"Bearer {READ_TOKEN}"}) as answer:
-            assert answer.status == 400
+    def get(path: str, authorization: str | None) -> tuple[int, dict[str, str], str]:
+        request = urllib.request.Request(
+            url + path, headers={"Authorization": authorization} if authorization else {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, dict(answer.headers), answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read().decode()
+
+    for authorization in (None, f"Bearer {ingest_token}", f"Bearer {read_token[:-1]}",
+                          f"Basic {read_token}"):
+        status, headers, body = get("/", authorization)
+        assert status == 401, authorization
+        assert headers["WWW-Authenticate"].startswith("Basic ")
+        assert read_token not in body
+    for authorization in (f"Bearer {read_token}", f"Basic {basic}"):
+        status, headers, body = get("/?since=1h", authorization)
+        assert status == 200
+        assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert "No turns in this window." in body
+    assert get("/?since=soon", f"Bearer {read_token}")[0] == 400
+    # A read token cannot write events.
+    post = urllib.request.Request(
+        url + "/codex/analytics-events/events", data=b'{"events":[]}', method="POST",
+        headers={"Authorization": f"Bearer {read_token}", "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(post, timeout=30)
+        raise AssertionError("a read token was accepted for ingest")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401

@@ -83,3 +83,17 @@ def test_stats_json_gives_the_text_figures_for_scripts(sqlite_store: str,
     assert figures["events"]["total"] == sum(figures["events"]["by_type"].values())
     assert set(figures["sources"]) >= {"recorded", "web"}
     assert f"events: {figures['events']['total']} (" in text.stdout
+
+
+def test_read_tokens_have_their_own_file_and_prefix(tmp_path: Path) -> None:
+    added = run_cli("collect", "token", "add", "--read", "team-lead", state_dir=tmp_path)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    assert token.startswith("cra_read_") and len(token) > 40
+    stored = tmp_path / "collector-read-tokens"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert token not in stored.read_text() and "team-lead sha256:" in stored.read_text()
+    assert not (tmp_path / "collector-tokens").exists()
+    listed = run_cli("collect", "token", "list", "--read", state_dir=tmp_path)
+    assert listed.stdout.splitlines() == ["team-lead"]
+    assert run_cli("collect", "token", "list", state_dir=tmp_path).stdout == ""
