@@ -328,7 +328,7 @@ def _faceted_bars(records: list[dict[str, Any]], facet: str, y: str, x: str,
         "facet": {"field": facet, "type": "nominal", "title": None,
                   "header": {"labelFontSize": 13, "labelFontWeight": "bold"}},
         "columns": 2,
-        "resolve": {"scale": {"y": "independent"}},
+        "resolve": {"scale": {"y": "independent", "x": "independent"}},
         "spec": {
             "width": HALF - 130, "height": {"step": 18},
             "mark": {"type": "bar", "color": "#4e79a7"},
@@ -356,6 +356,6 @@ def settings(data: PanelData) -> Spec:
 
 
 def top_used(data: PanelData) -> Spec:
-    spec = _faceted_bars(data.records(), "kind", "name", "uses", "uses", ",")
+    spec = _faceted_bars(data.records(), "kind", "name", "uses", "uses", ",d")
     spec["spec"]["encoding"]["tooltip"].append({"field": "threads", "format": ","})
     return spec

@@ -273,11 +273,12 @@ header { padding: 20px 32px 8px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: var(--muted); }
 main { padding: 8px 32px 40px; max-width: 1280px; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr));
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
         gap: 12px; margin: 12px 0 20px; }
 .kpi { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px;
        display: flex; flex-direction: column; }
-.kpi .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.kpi .value { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums;
+              overflow-wrap: anywhere; }
 .kpi .label { color: var(--muted); }
 .kpi .sub { color: var(--muted); font-size: 12px; margin-top: 2px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
