@@ -61,7 +61,7 @@ async def serve(
         dashboard = ""
         if read_tokens_path is not None:
             readers = TokenBook(read_tokens_path, logger, read=True)
-            add_dashboard_routes(app, store, readers.source_of)
+            add_dashboard_routes(app, store, readers.source_of, sqlite_spec=store_spec)
             dashboard = f", dashboard at / for {len(readers)} read tokens"
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

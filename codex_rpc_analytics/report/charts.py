@@ -265,15 +265,19 @@ def tools(data: PanelData) -> Spec:
 
 
 def steering_daily(data: PanelData, days: list[str]) -> Spec:
-    records = []
-    for r in _with_days(data):
-        turns = r["turns"] or 1
-        records.append({"day": r["day"], "rate": "turns steered", "share": r["steered_turns"]
-                        / turns, "turns": r["steered_turns"], "steers": r["steers"]})
-        records.append({"day": r["day"], "rate": "turns with an interrupt requested",
-                        "share": r["interrupts_requested"] / turns,
-                        "turns": r["interrupts_requested"], "steers": None})
-    spec = _base(records, 200)
+    """From the outcomes rows (per day and status): the statuses added up per day, then the
+    share of turns steered and of turns with an interrupt requested."""
+    spec = _base(_with_days(data), 200)
+    spec["transform"] = [
+        {"aggregate": [{"op": "sum", "field": f, "as": f} for f in
+                       ("turns", "steered_turns", "steers", "interrupts_requested")],
+         "groupby": ["day"]},
+        {"calculate": "datum.steered_turns / datum.turns", "as": "turns steered"},
+        {"calculate": "datum.interrupts_requested / datum.turns",
+         "as": "turns with an interrupt requested"},
+        {"fold": ["turns steered", "turns with an interrupt requested"],
+         "as": ["rate", "share"]},
+    ]
     spec["mark"] = {"type": "line", "point": True}
     spec["encoding"] = {
         "x": _day_axis(days),
@@ -282,8 +286,8 @@ def steering_daily(data: PanelData, days: list[str]) -> Spec:
         "color": {"field": "rate", "type": "nominal", "title": None},
         "tooltip": [{"field": "day"}, {"field": "rate", "title": "what"},
                     {"field": "share", "format": ".1%", "title": "share of turns"},
-                    {"field": "turns", "format": ",", "title": "turns"},
-                    {"field": "steers", "format": ",", "title": "steers"}],
+                    {"field": "turns", "format": ",", "title": "turns that day"},
+                    {"field": "steers", "format": ",", "title": "steers that day"}],
     }
     return spec
 

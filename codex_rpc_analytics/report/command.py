@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from ..store import StoreError, open_reader
-from .build import build_report
+from ..store import StoreError
+from .build import build_report, close_lanes, open_lanes
 from .scope import Scope
 
 _ERROR = "codex-rpc-analytics: error:"  # the CLI's convention; the report sits below the CLI
@@ -28,11 +28,11 @@ def report_command(state_dir: Path, scope: Scope, output: str, *, store: str | N
     """Write the report for ``scope`` to ``output`` (``-``: standard output)."""
 
     async def run() -> str:
-        reader = await open_reader(store, state_dir)
+        lanes = await open_lanes(store, state_dir)
         try:
-            return await build_report(reader, scope)
+            return await build_report(lanes, scope)
         finally:
-            await reader.close()
+            await close_lanes(lanes)
 
     try:
         page = asyncio.run(run())

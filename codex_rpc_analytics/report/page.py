@@ -100,7 +100,7 @@ class PageBuilder:
              _pct(h["failed"], turns) + " of turns"),
             ("threads", "threads", h["threads"], _int(h["threads"]),
              f"{_pct(h['subagent_threads'], h['threads'])} subagents"),
-            ("clients", "clients", h["clients"], _int(h["clients"]), None),
+            ("clients", "clients", h["clients"], _int(h["clients"]), "with turns"),
             ("output_tokens", "output tokens", h["output_tokens"] or 0,
              _int(h["output_tokens"]),
              f"{_int(h['reasoning_output_tokens'])} reasoning"),
@@ -191,7 +191,7 @@ class PageBuilder:
                             self.panel("tools", "turns", render))
 
     def steering(self) -> str:
-        daily = self.panel("steering_daily", "turns", lambda d: self.chart(
+        daily = self.panel("outcomes", "turns", lambda d: self.chart(
             "steering", charts.steering_daily(d, self.days)))
 
         def results(d: PanelData) -> str:

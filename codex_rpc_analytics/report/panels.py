@@ -45,12 +45,17 @@ def _count_if(condition: str) -> str:
     return f"COUNT(CASE WHEN {condition} THEN 1 END)"
 
 
+# where(*event_types) -> the scope's WHERE clause for those types (no types: the panel's own).
+# Every clause takes the same parameters, so one query may read several kinds of rows.
+Where = Callable[..., str]
+
+
 @dataclass(frozen=True)
 class Panel:
     name: str
     columns: tuple[str, ...]
     event_types: tuple[str, ...]
-    sql: Callable[[str], str]  # the WHERE clause of the scope -> the query
+    sql: Callable[[Where], str]
 
 
 @dataclass(frozen=True)
@@ -62,29 +67,41 @@ class PanelData:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def _headline(where: str) -> str:
-    turn = f"event_type = '{TURN}'"
-    thread = f"event_type = '{THREAD}'"
+def _headline(where: Where) -> str:
+    """Each part from its own rows; distinct threads and clients by GROUP BY in a subquery,
+    which PostgreSQL hashes (a ``COUNT(DISTINCT …)`` would sort every row)."""
     return f"""
-SELECT {_count_if(turn)},
-       {_count_if(f"{turn} AND status = 'completed'")},
-       {_count_if(f"{turn} AND status = 'failed'")},
-       {_count_if(f"{turn} AND status = 'interrupted'")},
-       {_count_if(f"{turn} AND status IS NULL")},
-       {_sum(f"CASE WHEN {turn} THEN input_tokens END")},
-       {_sum(f"CASE WHEN {turn} THEN cached_input_tokens END")},
-       {_sum(f"CASE WHEN {turn} THEN output_tokens END")},
-       {_sum(f"CASE WHEN {turn} THEN reasoning_output_tokens END")},
-       {_count_if(f"{turn} AND steer_count > 0")},
-       {_count_if(f"{turn} AND interrupt_requested_at_ms IS NOT NULL")},
-       COUNT(DISTINCT CASE WHEN {thread} THEN thread_id END),
-       COUNT(DISTINCT CASE WHEN {thread} AND subagent_source IS NOT NULL THEN thread_id END),
-       {_count_if(f"event_type = '{STEER}'")},
-       {_count_if(f"event_type = '{STEER}' AND steer_result = 'accepted'")},
-       COUNT(DISTINCT client),
-       MIN(occurred_at_ms),
-       MAX(occurred_at_ms)
-FROM events {where}"""
+WITH turns AS (
+    SELECT COUNT(*) AS turns,
+           {_count_if("status = 'completed'")} AS completed,
+           {_count_if("status = 'failed'")} AS failed,
+           {_count_if("status = 'interrupted'")} AS interrupted,
+           {_count_if("status IS NULL")} AS never_completed,
+           {_sum("input_tokens")} AS input_tokens,
+           {_sum("cached_input_tokens")} AS cached_input_tokens,
+           {_sum("output_tokens")} AS output_tokens,
+           {_sum("reasoning_output_tokens")} AS reasoning_output_tokens,
+           {_count_if("steer_count > 0")} AS steered_turns,
+           {_count_if("interrupt_requested_at_ms IS NOT NULL")} AS interrupts_requested,
+           MIN(occurred_at_ms) AS first_ms, MAX(occurred_at_ms) AS last_ms
+    FROM events {where(TURN)}
+), threads AS (
+    SELECT COUNT(*) AS threads, COALESCE(SUM(subagent), 0) AS subagent_threads
+    FROM (SELECT thread_id,
+                 MAX(CASE WHEN subagent_source IS NOT NULL THEN 1 ELSE 0 END) AS subagent
+          FROM events {where(THREAD)} GROUP BY thread_id) AS initialized
+), steers AS (
+    SELECT COUNT(*) AS steers, {_count_if("steer_result = 'accepted'")} AS steers_accepted
+    FROM events {where(STEER)}
+), clients AS (
+    SELECT COUNT(*) AS clients
+    FROM (SELECT client FROM events {where(TURN)} GROUP BY client) AS active
+)
+SELECT turns, completed, failed, interrupted, never_completed, input_tokens,
+       cached_input_tokens, output_tokens, reasoning_output_tokens, steered_turns,
+       interrupts_requested, threads, CAST(subagent_threads AS BIGINT), steers,
+       steers_accepted, clients, first_ms, last_ms
+FROM turns, threads, steers, clients"""
 
 
 HEADLINE = Panel(
@@ -103,18 +120,21 @@ ADOPTION = Panel(
     (TURN, THREAD),
     lambda where: f"""
 SELECT {DAY}, event_type, COALESCE(client, '(none)'), source, COUNT(*)
-FROM events {where}
+FROM events {where()}
 GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 3, 4""",
 )
 
+# Outcomes and steering per day share one scan: turns by status, with the steers and interrupt
+# requests among them (the steering chart adds the statuses up).
 OUTCOMES = Panel(
     "outcomes",
-    ("day", "status", "turns"),
+    ("day", "status", "turns", "steered_turns", "steers", "interrupts_requested"),
     (TURN,),
     lambda where: f"""
-SELECT {DAY}, COALESCE(status, 'never completed'), COUNT(*)
-FROM events {where}
+SELECT {DAY}, COALESCE(status, 'never completed'), COUNT(*), {_count_if("steer_count > 0")},
+       {_sum("steer_count")}, {_count_if("interrupt_requested_at_ms IS NOT NULL")}
+FROM events {where()}
 GROUP BY 1, 2
 ORDER BY 1, 2""",
 )
@@ -125,7 +145,7 @@ FAILURES = Panel(
     (TURN,),
     lambda where: f"""
 SELECT {DAY}, COALESCE(codex_error_kind, '(not given)'), codex_error_http_status, COUNT(*)
-FROM events {where} AND status = 'failed'
+FROM events {where()} AND status = 'failed'
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3 NULLS FIRST""",
 )
@@ -140,7 +160,7 @@ SPEED = Panel(
 WITH buckets AS (
     SELECT COALESCE(model, '(none)') AS model, duration_ms / {DURATION_BUCKET_MS} AS bucket,
            COUNT(*) AS n
-    FROM events {where} AND status = 'completed' AND duration_ms IS NOT NULL
+    FROM events {where()} AND status = 'completed' AND duration_ms IS NOT NULL
     GROUP BY 1, 2
 ), running AS (
     SELECT model, bucket, n,
@@ -169,7 +189,7 @@ TOKENS_DAILY = Panel(
     (TURN,),
     lambda where: f"""
 SELECT {DAY}, COALESCE(model, '(none)'), {_TOKEN_SUMS}
-FROM events {where}
+FROM events {where()}
 GROUP BY 1, 2
 ORDER BY 1, 2""",
 )
@@ -180,7 +200,7 @@ TOKENS_BY_MODEL = Panel(
     (TURN,),
     lambda where: f"""
 SELECT COALESCE(model, '(none)'), COUNT(*), {_TOKEN_SUMS}
-FROM events {where}
+FROM events {where()}
 GROUP BY 1
 ORDER BY 2 DESC, 1""",
 )
@@ -203,22 +223,9 @@ TOOLS = Panel(
 SELECT COALESCE(model, '(none)'), COUNT(*), {_count_if("total_tool_call_count > 0")},
        {_sum("total_tool_call_count")},
        {", ".join(_sum(column) for _, column in TOOL_KINDS)}
-FROM events {where}
+FROM events {where()}
 GROUP BY 1
 ORDER BY 2 DESC, 1""",
-)
-
-STEERING_DAILY = Panel(
-    "steering_daily",
-    ("day", "turns", "steered_turns", "steers", "interrupts_requested", "interrupted"),
-    (TURN,),
-    lambda where: f"""
-SELECT {DAY}, COUNT(*), {_count_if("steer_count > 0")}, {_sum("steer_count")},
-       {_count_if("interrupt_requested_at_ms IS NOT NULL")},
-       {_count_if("status = 'interrupted'")}
-FROM events {where}
-GROUP BY 1
-ORDER BY 1""",
 )
 
 STEER_RESULTS = Panel(
@@ -230,7 +237,7 @@ SELECT COALESCE(steer_result, '(none)'),
        COALESCE(rejection_reason,
                 CASE WHEN steer_result = 'rejected' THEN '(no reason given)' ELSE '' END),
        COUNT(*)
-FROM events {where}
+FROM events {where()}
 GROUP BY 1, 2
 ORDER BY 3 DESC, 1, 2""",
 )
@@ -244,11 +251,11 @@ SUBAGENTS = Panel(
     lambda where: f"""
 SELECT COALESCE(subagent_source, ''), COUNT(DISTINCT thread_id),
        COUNT(DISTINCT parent_thread_id)
-FROM events {where}
+FROM events {where()}
 GROUP BY 1
 UNION ALL
 SELECT '*', COUNT(DISTINCT thread_id), COUNT(DISTINCT parent_thread_id)
-FROM events {where} AND subagent_source IS NOT NULL
+FROM events {where()} AND subagent_source IS NOT NULL
 HAVING COUNT(*) > 0
 ORDER BY 2 DESC, 1""",
 )
@@ -261,7 +268,7 @@ SETTINGS = Panel(
     ("setting", "value", "turns"),
     (TURN,),
     lambda where: "WITH combos AS (\n    SELECT " + ", ".join(SETTINGS_COLUMNS)
-    + f", COUNT(*) AS n\n    FROM events {where}\n    GROUP BY 1, 2, 3, 4\n)\n"
+    + f", COUNT(*) AS n\n    FROM events {where()}\n    GROUP BY 1, 2, 3, 4\n)\n"
     + "\nUNION ALL\n".join(
         f"SELECT '{column}', COALESCE({column}, '(not set)'), {_sum('n')} FROM combos"
         f" GROUP BY 2" for column in SETTINGS_COLUMNS)
@@ -280,7 +287,7 @@ WITH used AS (
                                     WHEN '{APP_USED}' THEN COALESCE(app_name, connector_id)
                                     ELSE plugin_id END, '(unnamed)') AS name,
            thread_id
-    FROM events {where}
+    FROM events {where()}
 ), counted AS (
     SELECT kind, name, COUNT(*) AS uses, COUNT(DISTINCT thread_id) AS threads
     FROM used
@@ -294,14 +301,20 @@ SELECT kind, name, uses, threads FROM ranked WHERE place <= {TOP_N}
 ORDER BY 1, 3 DESC, 2""",
 )
 
+# In the order they are queued: the heaviest (most rows to sort) first.
 PANELS: tuple[Panel, ...] = (
-    HEADLINE, ADOPTION, OUTCOMES, FAILURES, SPEED, TOKENS_DAILY, TOKENS_BY_MODEL, TOOLS,
-    STEERING_DAILY, STEER_RESULTS, SUBAGENTS, SETTINGS, TOP_USED,
+    HEADLINE, ADOPTION, SETTINGS, TOKENS_DAILY, TOOLS, SPEED, TOKENS_BY_MODEL, OUTCOMES,
+    SUBAGENTS, FAILURES, TOP_USED, STEER_RESULTS,
 )
 
 
 def panel_query(panel: Panel, scope: Scope) -> tuple[str, list[object]]:
-    where, params = scope.where(*panel.event_types)
+    params: list[object] = []
+
+    def where(*event_types: str) -> str:
+        clause, params[:] = scope.where(*(event_types or panel.event_types))
+        return clause
+
     return panel.sql(where), params
 
 
@@ -318,20 +331,28 @@ async def run_panel(store: EventStore, panel: Panel, scope: Scope) -> PanelData:
     return PanelData(panel.columns, [tuple(_plain(v) for v in row) for row in rows])
 
 
-# Queries in flight at once. On PostgreSQL two use both cores of a small server and leave the
-# rest of a collector's connection pool to ingestion; a SQLite store runs one at a time on its
-# own thread whatever this says.
+# Queries in flight at once: two use both cores of a small server. On PostgreSQL they share
+# the store's pool (and leave the rest of a collector's pool to ingestion); a SQLite store
+# answers one query at a time on its connection's thread, so a SQLite report reads through
+# two read-only connections of its own (see :func:`.build.open_lanes`).
 PARALLEL_QUERIES = 2
 
 
-async def run_panels(store: EventStore, scope: Scope,
+async def run_panels(stores: EventStore | Sequence[EventStore], scope: Scope,
                      panels: Sequence[Panel] = PANELS) -> dict[str, PanelData]:
-    """Every panel's rows."""
-    slots = asyncio.Semaphore(PARALLEL_QUERIES)
+    """Every panel's rows. ``stores``: one store, or several connections to the same one
+    ("lanes"), each running one query at a time; a single store runs
+    :data:`PARALLEL_QUERIES` at once. The heaviest panels are queued first."""
+    lanes = [stores] * PARALLEL_QUERIES if isinstance(stores, EventStore) else list(stores)
+    queue: asyncio.Queue[Panel] = asyncio.Queue()
+    for panel in panels:
+        queue.put_nowait(panel)
+    results: dict[str, PanelData] = {}
 
-    async def run_one(panel: Panel) -> PanelData:
-        async with slots:
-            return await run_panel(store, panel, scope)
+    async def lane(store: EventStore) -> None:
+        while not queue.empty():
+            panel = queue.get_nowait()
+            results[panel.name] = await run_panel(store, panel, scope)
 
-    results = await asyncio.gather(*(run_one(p) for p in panels))
-    return {panel.name: data for panel, data in zip(panels, results, strict=True)}
+    await asyncio.gather(*(lane(store) for store in lanes))
+    return {panel.name: results[panel.name] for panel in panels}

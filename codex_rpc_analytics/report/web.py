@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..store import EventStore, StoreError, StoreUnavailable
+from ..store import EventStore, StoreError, StoreUnavailable, open_store
 from .build import build_report
 from .page import CSP
+from .panels import PARALLEL_QUERIES
 from .scope import Scope
 
 FRESH_FOR_S = 30.0
@@ -98,11 +99,27 @@ class _Cached:
 
 class Dashboard:
     def __init__(self, store: EventStore, authorize: Authorize,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 sqlite_spec: str | None = None) -> None:
         self.store = store
         self.authorize = authorize
         self.clock = clock
+        self._sqlite_spec = sqlite_spec
+        self._lanes: list[EventStore] = []
         self._pages: dict[Scope, _Cached] = {}
+
+    async def open(self, app: web.Application | None = None) -> None:
+        """A SQLite store is read through read-only connections of the dashboard's own (each
+        on its own thread, WAL lets them read while the collector writes), so building a page
+        neither waits for ingestion nor holds it up; PostgreSQL shares the store's pool."""
+        if self._sqlite_spec is not None and self.store.dialect == "sqlite":
+            for _ in range(PARALLEL_QUERIES):
+                self._lanes.append(await open_store(self._sqlite_spec, migrate=False))
+
+    async def close(self, app: web.Application | None = None) -> None:
+        lanes, self._lanes = self._lanes, []
+        for lane in lanes:
+            await lane.close()
 
     async def handle(self, request: web.Request) -> web.Response:
         token = presented_token(request.headers.get("Authorization"))
@@ -128,8 +145,8 @@ class Dashboard:
             cached = self._pages[scope] = _Cached(now, future)
             self._forget_old()
             try:
-                future.set_result(await build_report(self.store, scope, live=True,
-                                                     now_ms=int(now * 1000)))
+                future.set_result(await build_report(self._lanes or self.store, scope,
+                                                     live=True, now_ms=int(now * 1000)))
             except asyncio.CancelledError:
                 self._pages.pop(scope, None)
                 future.cancel()
@@ -148,8 +165,12 @@ class Dashboard:
 
 
 def add_dashboard_routes(app: web.Application, store: EventStore, authorize: Authorize,
-                         clock: Callable[[], float] = time.time) -> Dashboard:
-    """Serve the dashboard at ``GET /`` of ``app`` (the collector's)."""
-    dashboard = Dashboard(store, authorize, clock)
+                         clock: Callable[[], float] = time.time, *,
+                         sqlite_spec: str | None = None) -> Dashboard:
+    """Serve the dashboard at ``GET /`` of ``app`` (the collector's). ``sqlite_spec``: where
+    a SQLite ``store`` is, for the dashboard's own read connections."""
+    dashboard = Dashboard(store, authorize, clock, sqlite_spec=sqlite_spec)
     app.router.add_get("/", dashboard.handle)
+    app.on_startup.append(dashboard.open)
+    app.on_cleanup.append(dashboard.close)
     return dashboard
