@@ -37,8 +37,10 @@ BATCH = 5_000
 RUNS = 3
 
 
-def build(spec: str, out: Path) -> tuple[float, int]:
-    """One `report` run: (seconds, peak RSS in MiB)."""
+def build(spec: str, out: Path) -> tuple[float, float, int]:
+    """One `report` run: (wall seconds, CPU seconds of the report process, peak RSS in MiB).
+    On a loaded machine the CPU time says more than the wall time: for SQLite it is all the
+    work; for PostgreSQL the queries' work is the server's, not counted here."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-P", "-m", "codex_rpc_analytics", "report", "--store", spec, *WINDOW,
@@ -49,7 +51,7 @@ def build(spec: str, out: Path) -> tuple[float, int]:
     if child.returncode != 0:
         assert child.stderr is not None
         raise RuntimeError(f"report failed: {child.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss // 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 async def fill(specs: list[str], upto: int, generator, done: int) -> tuple[int, dict[str, float]]:  # type: ignore[no-untyped-def]
@@ -98,16 +100,19 @@ def run() -> None:
                 done, spent = asyncio.run(fill(list(stores.values()), size, generator, done))
                 for name, spec in stores.items():
                     rate = (size - previous) / spent[spec]
-                    timings, peaks = [], []
+                    timings, cpus, peaks = [], [], []
                     for _ in range(RUNS):
-                        seconds, peak = build(spec, out)
+                        seconds, cpu, peak = build(spec, out)
                         timings.append(seconds)
+                        cpus.append(cpu)
                         peaks.append(peak)
                     print(f"   {name:10s} {size:>9,} events: report built in "
                           f"{min(timings):.2f}-{max(timings):.2f} s "
-                          f"(median {statistics.median(timings):.2f}, {RUNS} runs), "
+                          f"(median {statistics.median(timings):.2f}, {RUNS} runs; report "
+                          f"process CPU {min(cpus):.2f}-{max(cpus):.2f} s), "
                           f"peak RSS {max(peaks)} MiB, {out.stat().st_size // 1024} KiB page; "
-                          f"ingest {rate:,.0f} events/s", flush=True)
+                          f"ingest {rate:,.0f} events/s, load {os.getloadavg()[0]:.1f}",
+                          flush=True)
                 previous = size
         finally:
             if server is not None:
