@@ -30,8 +30,7 @@ def test_report_from_the_local_outbox_is_a_private_file(tmp_path: Path) -> None:
                   [])
     outbox.close()
     page = tmp_path / "mine.html"
-    done = run_cli("report", "--since", "1795000000", "--until", "1796000000", "-o", str(page),
-                   state_dir=state_dir)
+    done = run_cli("report", "--since", "0", "-o", str(page), state_dir=state_dir)
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(page.stat().st_mode) == 0o600
     text = page.read_text(encoding="utf-8")
