@@ -14,12 +14,14 @@ the CPU caches before they are used.)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
+from typing import BinaryIO
 
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport
 from ..core.analyzer import AnalyzerStats
 from ..core.facts import TRANSPORTS
-from .transcript import DIRECTIONS, decode_row, row_bytes, session_meta, short_reason
+from .transcript import DIRECTIONS, decode_row, row_bytes, scan_session_meta, short_reason
 
 WarningSink = Callable[[str], None]
 
@@ -32,7 +34,24 @@ def replay_transcript(
     warn: WarningSink,
     stats_out: list[AnalyzerStats] | None = None,
 ) -> Iterator[AnyEvent]:
-    meta = session_meta(path)
+    with path.open("rb") as stream:
+        yield from replay_stream(stream, str(path), transport=transport,
+                                 host_runtime=host_runtime, warn=warn, stats_out=stats_out)
+
+
+def replay_stream(
+    stream: BinaryIO,
+    name: str,
+    *,
+    transport: Transport | None,
+    host_runtime: RuntimeInfo,
+    warn: WarningSink,
+    stats_out: list[AnalyzerStats] | None = None,
+) -> Iterator[AnyEvent]:
+    """Replay a transcript read once from ``stream`` (a file or a pipe such as stdin); ``name``
+    is what warnings call it. The first lines, read to find the session's meta, are replayed
+    from memory, then the rest from the stream."""
+    meta, head = scan_session_meta(stream)
     chosen: Transport = "stdio"
     if transport is not None:
         chosen = transport
@@ -47,39 +66,38 @@ def replay_transcript(
     decode = decode_row
     base = meta.time_base
     now = base
-    with path.open("rb") as stream:
-        for line_number, text in enumerate(stream, 1):
-            try:
-                row = decode(text)
-            except (ValueError, RecursionError) as error:
-                if text.strip():
-                    warn(f"{path}:{line_number}: corrupt transcript row skipped "
-                         f"({short_reason(str(error))})")
-                continue
-            direction = row.dir
-            if direction != "s2c" and direction != "c2s":
-                if direction not in DIRECTIONS:
-                    warn(f"{path}:{line_number}: corrupt transcript row skipped "
-                         f"(unknown dir {direction!r})")
-                continue  # meta and stderr rows: stderr is never protocol
-            raw = row.raw
-            try:
-                if type(raw) is str:
-                    if ignorable(raw):  # a notification nothing is derived from
-                        ignored += 1
-                        now = base + row.t
-                        continue
-                    line = raw.encode()
-                else:
-                    line = row_bytes(row)
-            except ValueError as error:
-                warn(f"{path}:{line_number}: corrupt transcript row skipped ({error})")
-                continue
-            now = base + row.t
-            # c2s or s2c, tested above (mypy does not narrow a str by comparison)
-            events = tap_line(connection, direction, line, now)  # type: ignore[arg-type]
-            if events:
-                yield from events
+    for line_number, text in enumerate(chain(head, stream), 1):
+        try:
+            row = decode(text)
+        except (ValueError, RecursionError) as error:
+            if text.strip():
+                warn(f"{name}:{line_number}: corrupt transcript row skipped "
+                     f"({short_reason(str(error))})")
+            continue
+        direction = row.dir
+        if direction != "s2c" and direction != "c2s":
+            if direction not in DIRECTIONS:
+                warn(f"{name}:{line_number}: corrupt transcript row skipped "
+                     f"(unknown dir {direction!r})")
+            continue  # meta and stderr rows: stderr is never protocol
+        raw = row.raw
+        try:
+            if type(raw) is str:
+                if ignorable(raw):  # a notification nothing is derived from
+                    ignored += 1
+                    now = base + row.t
+                    continue
+                line = raw.encode()
+            else:
+                line = row_bytes(row)
+        except ValueError as error:
+            warn(f"{name}:{line_number}: corrupt transcript row skipped ({error})")
+            continue
+        now = base + row.t
+        # c2s or s2c, tested above (mypy does not narrow a str by comparison)
+        events = tap_line(connection, direction, line, now)  # type: ignore[arg-type]
+        if events:
+            yield from events
     observer.count_ignored(ignored)
     yield from analyzer.finish(now)
     if stats_out is not None:

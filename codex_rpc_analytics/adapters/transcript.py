@@ -1,4 +1,4 @@
-"""The transcript format of ``shared/fixtures/transcripts``: one JSON object a line,
+"""The transcript format of ``tests/fixtures/transcripts``: one JSON object a line,
 ``{"t": seconds since spawn, "dir": "meta"|"c2s"|"s2c"|"stderr", "raw": "<exact line>"}``.
 
 Lines that are not valid UTF-8 cannot be a JSON string, so the recorder writes them as
@@ -51,7 +51,10 @@ def row_bytes(row: TranscriptRow) -> bytes:
     raise ValueError("row has neither a string 'raw' nor 'raw_b64'")
 
 
-def read_rows(stream: BinaryIO) -> Iterator[tuple[int, TranscriptRow] | CorruptRow]:
+RowItem = tuple[int, TranscriptRow] | CorruptRow
+
+
+def read_rows(stream: BinaryIO) -> Iterator[RowItem]:
     """Rows in file order; a row that cannot be used is yielded as ``CorruptRow``."""
     for line_number, line in enumerate(stream, 1):
         if not line.strip():
@@ -96,32 +99,48 @@ class SessionMeta(msgspec.Struct, frozen=True):
 
 
 def session_meta(path: Path, scan_rows: int = 10_000) -> SessionMeta:
-    """``time_base`` is a recorded ``started_at`` meta field, else inferred from the first
-    server notification's ``emittedAtMs`` (the server's wall clock), else 0."""
+    """The meta of the transcript at ``path`` (see ``scan_session_meta``)."""
+    with path.open("rb") as stream:
+        return scan_session_meta(stream, scan_rows)[0]
+
+
+def scan_session_meta(
+    lines: Iterator[bytes] | BinaryIO, scan_rows: int = 10_000
+) -> tuple[SessionMeta, list[bytes]]:
+    """The session's meta from a transcript's first lines, and the lines it read to find it.
+
+    ``time_base`` is a recorded ``started_at`` meta field, else inferred from the first
+    server notification's ``emittedAtMs`` (the server's wall clock), else 0. The lines read
+    are returned so that a caller replays them before the rest: a stream such as stdin is
+    read once.
+    """
     base: float | None = None
     inferred: float | None = None
     transport: str | None = None
-    with path.open("rb") as stream:
-        for index, item in enumerate(read_rows(stream)):
-            if index >= scan_rows or (base is not None and transport is not None):
-                break
-            if isinstance(item, CorruptRow):
-                continue
-            _, row = item
-            if row.dir == "meta":
-                fields = meta_fields(row)
-                started_at = fields.get("started_at")
-                if isinstance(started_at, int | float) and base is None:
-                    base = float(started_at)
-                if isinstance(fields.get("transport"), str) and transport is None:
-                    transport = fields["transport"]
-            elif row.dir == "s2c" and inferred is None and isinstance(row.raw, str):
-                emitted = _emitted_at_ms(row.raw.encode())
-                if emitted is not None:
-                    inferred = emitted / 1000.0 - row.t
+    head: list[bytes] = []
+    for line in lines:
+        head.append(line)
+        try:
+            row = _row_decoder.decode(line)
+        except (ValueError, RecursionError):
+            row = None  # corrupt: the replay says so when it reaches it
+        if row is not None and row.dir == "meta":
+            fields = meta_fields(row)
+            started_at = fields.get("started_at")
+            if isinstance(started_at, int | float) and base is None:
+                base = float(started_at)
+            if isinstance(fields.get("transport"), str) and transport is None:
+                transport = fields["transport"]
+        elif row is not None and row.dir == "s2c" and inferred is None and isinstance(
+                row.raw, str):
+            emitted = _emitted_at_ms(row.raw.encode())
+            if emitted is not None:
+                inferred = emitted / 1000.0 - row.t
+        if len(head) >= scan_rows or (base is not None and transport is not None):
+            break
     if base is None:
         base = inferred if inferred is not None else 0.0
-    return SessionMeta(base, transport)
+    return SessionMeta(base, transport), head
 
 
 def short_reason(text: str, limit: int = 120) -> str:

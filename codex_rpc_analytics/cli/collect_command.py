@@ -18,7 +18,7 @@ from ..collector import (
     token_names,
 )
 from ..store import DEFAULT_STORE_FILENAME, StoreError
-from .errors import PROG, OneLineArgumentParser, fail
+from .errors import CommandFailed, UsageError, note
 from .options import add_state_dir_option, state_dir_of
 
 if TYPE_CHECKING:
@@ -52,11 +52,9 @@ def add_parser(subparsers: Subcommands) -> None:
              f"{READ_TOKENS_FILENAME} in the state directory)")
     collect.set_defaults(run=run_collect)
 
-    commands = collect.add_subparsers(dest="collect_command", metavar="token",
-                                      parser_class=OneLineArgumentParser)
+    commands = collect.add_subparsers(dest="collect_command", metavar="token")
     token = commands.add_parser("token", help="manage ingest tokens and dashboard read tokens")
-    token_commands = token.add_subparsers(dest="token_command", metavar="add|list",
-                                          parser_class=OneLineArgumentParser)
+    token_commands = token.add_subparsers(dest="token_command", metavar="add|list")
     token_commands.required = True
     add = token_commands.add_parser(
         "add", help="create an ingest token for NAME, print it once and store its hash",
@@ -102,15 +100,13 @@ def read_tokens_path_of(args: argparse.Namespace) -> Path:
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        fail(f"--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
+        raise UsageError(f"--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
     return host.strip("[]"), int(port)
 
 
 def run_collect(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     store = args.store or str(state_dir_of(args) / DEFAULT_STORE_FILENAME)
-    logging.basicConfig(format=f"{PROG} collect: %(message)s", level=logging.WARNING,
-                        stream=sys.stderr)
     logger = logging.getLogger("codex_rpc_analytics.collector")
     # asyncpg's pool logs each failed reconnection with a traceback; the collector says once
     # that the store is unavailable and once that it is back, which is what an operator needs.
@@ -120,9 +116,9 @@ def run_collect(args: argparse.Namespace) -> int:
                           read_tokens_path=read_tokens_path_of(args), logger=logger,
                           announce=sys.stderr))
     except StoreError as exc:
-        fail(str(exc), status=1)
+        raise CommandFailed(str(exc)) from None
     except OSError as exc:
-        fail(f"cannot listen on {args.listen}: {exc.strerror or exc}", status=1)
+        raise CommandFailed(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -131,10 +127,9 @@ def run_token_add(args: argparse.Namespace) -> int:
     try:
         token = add_token(path, args.name, read=args.read)
     except TokenFileError as exc:
-        fail(str(exc), status=1)
+        raise CommandFailed(str(exc)) from None
     print(token)
-    print(f"{PROG}: token for {args.name!r} added to {path}; it is shown only this once",
-          file=sys.stderr)
+    note(f"token for {args.name!r} added to {path}; it is shown only this once")
     return 0
 
 
@@ -142,7 +137,7 @@ def run_token_list(args: argparse.Namespace) -> int:
     try:
         names = token_names(tokens_path_of(args))
     except TokenFileError as exc:
-        fail(str(exc), status=1)
+        raise CommandFailed(str(exc)) from None
     for name in names:
         print(name)
     return 0

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from ..delivery import Outbox, OutboxError
 from ..examples.scripted_server import Script
-from .errors import fail
+from .errors import CommandFailed, note
 
 if TYPE_CHECKING:
     from .errors import Subcommands
@@ -75,16 +75,17 @@ def run(args: argparse.Namespace) -> int:
             status = proxy.wait(TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proxy.kill()
-            fail("the proxy did not exit in time", 1)
+            raise CommandFailed("the proxy did not exit in time") from None
         if status != 0:
-            fail(f"the proxy exited with status {status}", 1)
+            raise CommandFailed(f"the proxy exited with status {status}")
         expected = b"".join(line + b"\n" for line in script.server_lines())
         if b"".join(received) != expected:
-            fail("the client did not receive the recorded server output byte for byte", 1)
+            raise CommandFailed(
+                "the client did not receive the recorded server output byte for byte")
         try:
             outbox = Outbox.open_readonly(state_dir)
         except OutboxError as error:
-            fail(str(error), 1)
+            raise CommandFailed(str(error)) from None
         try:
             payloads = list(outbox.payloads([], None))
         finally:
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     for payload in payloads:
         out.write(payload + b"\n")
     out.flush()
-    print(f"example: relayed {len(script.steps)} client and {len(script.server_lines())} "
-          f"server lines byte for byte through `codex-rpc-analytics proxy`; "
-          f"{len(payloads)} events committed to its outbox", file=sys.stderr)
+    note(f"example: relayed {len(script.steps)} client and {len(script.server_lines())} "
+         f"server lines byte for byte through `codex-rpc-analytics proxy`; "
+         f"{len(payloads)} events committed to its outbox")
     return 0

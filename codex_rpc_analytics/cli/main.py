@@ -15,18 +15,29 @@ from . import (
     report_command,
     store_commands,
 )
-from .errors import PROG, OneLineArgumentParser
+from .errors import (
+    EXIT_USAGE,
+    PROG,
+    CommandError,
+    CommandParser,
+    UsageError,
+    configure_logging,
+    report,
+    verbosity_of,
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog=PROG,
         description="Codex app-server analytics from the JSON-RPC wire, in your own hands.",
+        epilog=f"Run '{PROG} COMMAND --help' for a command's flags. Exit status: 0 done, "
+        "1 the command failed, 2 the command line is wrong (the proxy exits with its "
+        "child's status).",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                       parser_class=OneLineArgumentParser)
-    subparsers.required = True
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                       parser_class=CommandParser)
     example_command.add_parser(subparsers)
     proxy_command.add_parser(subparsers)
     replay_command.add_parser(subparsers)
@@ -36,11 +47,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse, naming an unknown flag (not a missing command) and the command whose --help
+    to read."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flags = [item for item in unknown if item.startswith("-") and item != "-"]
+        message = (f"unknown flag {flags[0]}" if flags
+                   else f"unexpected argument {unknown[0]}")
+        raise UsageError(message, help_of=args.command_parser.prog)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse(parser, sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        return report(error)
+    configure_logging(verbosity_of(args))
+    command_parser: argparse.ArgumentParser = args.command_parser
+    if getattr(args, "run", None) is None:  # no command (or a group without its subcommand)
+        command_parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
         status: int = args.run(args)
+    except UsageError as error:
+        error.help_of = error.help_of or command_parser.prog
+        return report(error)
+    except CommandError as error:
+        return report(error)
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`): not an error of ours.
         sys.stderr.close()

@@ -17,7 +17,7 @@ from ..delivery import (
     resolve_state_dir,
     with_configured_tokens,
 )
-from .errors import fail
+from .errors import UsageError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,7 +58,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
         try:
             settings = load_settings()
         except ConfigError as error:
-            fail(str(error))
+            raise UsageError(str(error)) from None
         args._settings = settings
     return settings
 
@@ -76,7 +76,7 @@ def sinks_of(args: argparse.Namespace, settings: Settings | None = None) -> list
         try:
             specs.append(parse_sink_spec(text))
         except SinkSpecError as error:
-            fail(str(error))  # the message already names the --sink value
+            raise UsageError(str(error)) from None  # the message names the --sink value
     if not specs:
         return specs
     return with_configured_tokens(specs, (settings or settings_of(args)).sinks)

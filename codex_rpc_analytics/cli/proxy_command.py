@@ -26,7 +26,7 @@ from ..delivery import (
     parse_sink_spec,
     with_configured_tokens,
 )
-from .errors import PROG, fail, warn
+from .errors import PROG, CommandFailed, UsageError, detail, warn
 from .options import add_sink_options, add_state_dir_option, state_dir_of
 
 if TYPE_CHECKING:
@@ -78,11 +78,12 @@ def _proxy_sinks(args: argparse.Namespace) -> list[SinkSpec]:
         try:
             spec = parse_sink_spec(text)
         except SinkSpecError as error:
-            fail(str(error))
+            raise UsageError(str(error)) from None
         if isinstance(spec, CodexSinkSpec):
-            fail("--sink codex is refused by the proxy: codex app-server already posts these "
-                 "events to OpenAI itself, so the proxy's copies would arrive twice (the codex "
-                 "sink is for in-process hosts that replace codex)")
+            raise UsageError(
+                "--sink codex is refused by the proxy: codex app-server already posts these "
+                "events to OpenAI itself, so the proxy's copies would arrive twice (the codex "
+                "sink is for in-process hosts that replace codex)")
         sinks.append(spec)
     return sinks
 
@@ -122,10 +123,10 @@ def run(args: argparse.Namespace) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        fail("proxy needs the command to run after '--', e.g. "
-             f"'{PROG} proxy -- codex app-server' (see '{PROG} proxy --help')")
+        raise UsageError("proxy needs the command to run after '--', e.g. "
+                         f"'{PROG} proxy -- codex app-server'")
     if args.redact and args.record is None:
-        fail("--redact applies to the recording: use it with --record FILE")
+        raise UsageError("--redact applies to the recording: use it with --record FILE")
     sinks = [] if not args.sink else _proxy_sinks(args)
     try:
         settings: Settings | None = load_settings()
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             recorder = Recorder(args.record, redact=args.redact)
         except RecordingError as error:
-            fail(str(error))
+            raise CommandFailed(str(error)) from None
     config = ProxyConfig(
         command=command,
         state_dir=state_dir_of(args, settings),
@@ -162,12 +163,15 @@ def run(args: argparse.Namespace) -> int:
         batch=settings.batch,
         outbox=settings.outbox,
     )
+    detail(f"proxy: state directory {config.state_dir}, sinks: "
+           f"{', '.join(spec.key for spec in sinks) or 'none (the outbox only)'}")
     try:
         status = run_stdio_proxy(config)
     except ChildStartError as error:
         if recorder is not None:
             recorder.close(0.0)
-        fail(str(error), error.status)
+        # A shell's status for a command it cannot start: 127 not found, 126 not executable.
+        raise CommandFailed(str(error), error.status) from None
     # A flush answer may still be waiting on its executor, delivery's thread is closed or past
     # its deadline: nothing of ours is left to save, so leave without joining them.
     sys.stderr.flush()

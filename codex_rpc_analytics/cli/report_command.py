@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..report import Scope, report_command
-from .errors import fail
+from .errors import UsageError
 from .options import add_state_dir_option, add_store_option, parse_since, state_dir_of
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def run_report(args: argparse.Namespace) -> int:
     since = _moment("--since", args.since, now)
     until = _moment("--until", args.until, now) if args.until is not None else now
     if until <= since:
-        fail(f"--until ({args.until}) must be later than --since ({args.since})")
+        raise UsageError(f"--until ({args.until}) must be later than --since ({args.since})")
     scope = Scope(since_ms=int(since * 1000), until_ms=int(until * 1000),
                   client=args.client, model=args.model)
     return report_command(state_dir_of(args), scope, args.output, store=args.store)
@@ -51,4 +51,6 @@ def _moment(flag: str, text: str, now: float) -> float:
     try:
         return parse_since(text, now)
     except ValueError:
-        fail(f"{flag} {text}: expected unix seconds, an ISO 8601 time or an age like 12h")
+        raise UsageError(
+            f"{flag} {text}: expected unix seconds, an ISO 8601 time or an age like 12h"
+        ) from None

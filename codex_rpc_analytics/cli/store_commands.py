@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..delivery import flush_command, requeue_command, resolve_codex_home
 from ..store import events_command, stats_command
-from .errors import fail
+from .errors import CommandFailed, UsageError, detail
 from .options import (
     add_sink_options,
     add_state_dir_option,
@@ -66,21 +67,22 @@ def add_parsers(subparsers: Subcommands) -> None:
 
 def run_flush(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
-        fail("--timeout must be positive")
+        raise UsageError("--timeout must be positive")
     settings = settings_of(args)
     if not settings.enabled:
-        fail(f"analytics are turned off in {settings.path} (enabled = false): nothing is sent", 1)
-    return flush_command(state_dir_of(args), sinks_of(args), resolve_codex_home(args.codex_home),
+        raise CommandFailed(
+            f"analytics are turned off in {settings.path} (enabled = false): nothing is sent")
+    return flush_command(_state_dir(args), sinks_of(args), resolve_codex_home(args.codex_home),
                          args.timeout, configured=settings.sinks, batch=settings.batch,
                          outbox_settings=settings.outbox)
 
 
 def run_requeue(args: argparse.Namespace) -> int:
-    return requeue_command(state_dir_of(args), sinks_of(args))
+    return requeue_command(_state_dir(args), sinks_of(args))
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    return stats_command(state_dir_of(args), sys.stdout, store=args.store, as_json=args.json)
+    return stats_command(_state_dir(args), sys.stdout, store=args.store, as_json=args.json)
 
 
 def run_events(args: argparse.Namespace) -> int:
@@ -89,5 +91,12 @@ def run_events(args: argparse.Namespace) -> int:
         try:
             since = parse_since(args.since, time.time())
         except ValueError as error:
-            fail(str(error))
-    return events_command(state_dir_of(args), sys.stdout, args.type, since, store=args.store)
+            raise UsageError(str(error)) from None
+    return events_command(_state_dir(args), sys.stdout, args.type, since, store=args.store)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    state_dir = state_dir_of(args)
+    if getattr(args, "store", None) is None:
+        detail(f"{args.command}: state directory {state_dir}")
+    return state_dir

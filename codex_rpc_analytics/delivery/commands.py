@@ -2,6 +2,7 @@
 (``stats`` and ``events`` read through the store: ``store/commands.py``).
 
 Errors are one line on ``err`` (default stderr) and exit status 1; output goes to ``out``.
+A state directory where nothing was recorded yet is not an error: nothing is pending (exit 0).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .outbox import OUTBOX_FILENAME, Outbox, OutboxError
-from .pipeline import Delivery
+from .pipeline import DEFAULT_LOGGER, Delivery
 from .settings import BatchSettings, OutboxSettings, with_configured_tokens
 from .sink_base import SinkSpec, SinkSpecError
 from .sinks import parse_sink_spec
@@ -52,8 +53,8 @@ def flush_command(
     out = out or sys.stdout
     err = err or sys.stderr
     if not (state_dir / OUTBOX_FILENAME).is_file():
-        print(f"{_ERROR} no outbox in {state_dir} (nothing recorded yet)", file=err)
-        return 1
+        print(f"nothing pending: no events recorded yet in {state_dir}", file=out)
+        return 0
     specs = list(sinks)
     if not specs:
         try:
@@ -69,7 +70,9 @@ def flush_command(
             try:
                 specs.append(parse_sink_spec(key))
             except SinkSpecError as exc:
-                print(f"{_PROG}: warning: skipping pending sink {key!r}: {exc}", file=err)
+                # A warning like delivery's others: the CLI prefixes it and -q hides it.
+                (logger or logging.getLogger(DEFAULT_LOGGER)).warning(
+                    "skipping pending sink %r: %s", key, exc)
         if not specs:
             print("nothing pending", file=out)
             return 0

@@ -1,10 +1,12 @@
 """The ``stats`` and ``events`` commands, over any store: a local outbox or a collector's.
 
 Plain functions returning an exit status: errors are one line on ``err`` (default stderr) and
-exit status 1; output goes to ``out``. Both read through :class:`~.base.EventStore`, so the
-output is the same wherever the events are; ``stats`` ends with delivery per sink for an
-outbox and with events per source for a collector's store; ``stats --json`` prints the same
-figures as one JSON document (counts keyed by value, NULL as ``(none)``).
+exit status 1; output goes to ``out``. A local state directory where nothing was recorded yet
+is not an error: ``stats`` says so, ``events`` prints nothing (exit 0). Both read through
+:class:`~.base.EventStore`, so the output is the same wherever the events are; ``stats`` ends
+with delivery per sink for an outbox and with events per source for a collector's store;
+``stats --json`` prints the same figures as one JSON document (counts keyed by value, NULL as
+``(none)``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..delivery.outbox import OUTBOX_FILENAME
 from .base import EventStore, Row, StoreError
 from .open import open_reader
 from .outbox_view import OutboxView
@@ -75,6 +78,10 @@ async def summary(store: EventStore) -> dict[str, Any]:
     return figures
 
 
+def _nothing_recorded(state_dir: Path) -> bool:
+    return not (state_dir / OUTBOX_FILENAME).is_file()
+
+
 async def summary_lines(store: EventStore) -> list[str]:
     """The ``stats`` text."""
     f = await summary(store)
@@ -108,6 +115,9 @@ def stats_command(
 ) -> int:
     """A readable summary of a store (``store``, else the outbox in ``state_dir``); with
     ``as_json`` the same figures as one JSON document."""
+    if store is None and not as_json and _nothing_recorded(state_dir):
+        out.write(f"no events recorded yet in {state_dir}\n")
+        return 0
 
     async def run() -> str:
         reader = await open_reader(store, state_dir)
@@ -138,6 +148,8 @@ def events_command(
 ) -> int:
     """Print stored events, one compact JSON line each, oldest first; filter by type and by
     the time they were stored (``since``, Unix seconds)."""
+    if store is None and _nothing_recorded(state_dir):
+        return 0  # no events: no lines
 
     async def run() -> None:
         reader = await open_reader(store, state_dir)

@@ -48,7 +48,7 @@ def test_missing_file_is_a_one_line_error_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["replay", "--transport", "carrier-pigeon", "x"],
-                                  ["replay"], ["no-such-command"], []])
+                                  ["replay"], ["no-such-command"]])
 def test_bad_flags_are_one_line_errors_exit_2(args: list[str]) -> None:
     result = run_cli(*args)
     assert result.returncode == 2

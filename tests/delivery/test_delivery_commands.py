@@ -58,18 +58,30 @@ def test_events_filters_by_type_and_since(state_dir: Path) -> None:
     ]
 
 
-def test_missing_state_dir_is_one_friendly_line(tmp_path: Path) -> None:
-    commands: list[Callable[[io.StringIO], int]] = [
-        lambda err: stats_command(tmp_path / "nope", io.StringIO(), err=err),
-        lambda err: events_command(tmp_path / "nope", io.StringIO(), [], None, err=err),
-        lambda err: flush_command(tmp_path / "nope", [], None, 1.0, err=err),
+def test_a_state_dir_with_nothing_recorded_is_not_an_error(tmp_path: Path) -> None:
+    commands: list[Callable[[io.StringIO, io.StringIO], int]] = [
+        lambda out, err: stats_command(tmp_path / "nope", out, err=err),
+        lambda out, err: events_command(tmp_path / "nope", out, [], None, err=err),
+        lambda out, err: flush_command(tmp_path / "nope", [], None, 1.0, out=out, err=err),
     ]
+    said = []
     for command in commands:
+        out, err = io.StringIO(), io.StringIO()
+        assert command(out, err) == 0
+        assert err.getvalue() == ""
+        said.append(out.getvalue())
+    assert said == [f"no events recorded yet in {tmp_path / 'nope'}\n", "",
+                    f"nothing pending: no events recorded yet in {tmp_path / 'nope'}\n"]
+
+
+def test_an_unreadable_outbox_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "outbox.sqlite3").write_bytes(b"this is not a SQLite database" * 100)
+    for command in (lambda err: stats_command(tmp_path, io.StringIO(), err=err),
+                    lambda err: events_command(tmp_path, io.StringIO(), [], None, err=err)):
         err = io.StringIO()
         assert command(err) == 1
         message = err.getvalue()
         assert message.startswith("codex-rpc-analytics: error: ") and message.count("\n") == 1
-        assert "nothing recorded yet" in message
 
 
 def test_flush_reports_what_remains(tmp_path: Path) -> None:
