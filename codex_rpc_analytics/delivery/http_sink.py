@@ -19,7 +19,6 @@ whole batch: the outbox groups batches by it, so the header is true for every ev
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import ipaddress
 import re
 from pathlib import Path
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from .. import __version__
 from ._redact import redact, truncate
 from .codex_auth import AuthUnavailable, CredentialSource
 from .retry import RetryPolicy, Verdict, classify_status, parse_retry_after
@@ -39,14 +39,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 CODEX_DEFAULT_FORM = "codex"
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("codex-rpc-analytics")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
-
-
-USER_AGENT = f"codex-rpc-analytics/{_version()}"
+USER_AGENT = f"codex-rpc-analytics/{__version__}"
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _ERROR_BODY_BYTES = 64 * 1024
 
