@@ -185,6 +185,10 @@ def measure_throughput(n_events: int) -> dict[str, Any]:
             "events_per_s": n_events / elapsed}
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"calls": 1_000, "n_events": 200}
+
+
 def run(calls: int = 100_000, n_events: int = 20_000) -> None:
     print(f"   track_* cost on the caller's thread ({calls:,} calls each, worker running):")
     costs, rates = measure_call_cost(calls)

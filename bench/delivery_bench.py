@@ -167,6 +167,10 @@ async def measure_delivery_throughput(n_events: int, latency_ms: float = 5.0) ->
     }
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"n_events": 40}
+
+
 def run(n_events: int = 5000) -> dict[str, Any]:
     """The `make bench` section: prints the figures issue 4 asks for."""
     figures = asyncio.run(measure_delivery_throughput(n_events))

@@ -135,6 +135,10 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"messages": 2_000, "rounds": 40, "warmup": 4, "trials": 1}
+
+
 def run(messages: int = 200_000, rounds: int = 10_000, warmup: int = 1_000,
         trials: int = 3) -> dict[str, float]:
     lines = real_lines()

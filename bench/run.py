@@ -2,6 +2,11 @@
 
 Sections run in order; each prints its own lines. Pass section names to run only some:
 ``python bench/run.py replay``.
+
+``--smoke`` runs every section at the tiny sizes its module names in ``SMOKE`` (keyword
+arguments of its ``run``): the figures mean nothing, but the suite runs it on a fresh clone
+(tests/test_self_contained.py) to prove that the benches still run and read nothing outside
+the repository. A new section names its ``SMOKE`` sizes too.
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ SECTIONS = ["replay_bench", "delivery_bench", "relay_bench", "paced_bench", "flo
 
 
 def main(argv: list[str]) -> int:
-    wanted = [f"{name}_bench" for name in argv] or SECTIONS
+    smoke = "--smoke" in argv
+    wanted = [f"{name}_bench" for name in argv if name != "--smoke"] or SECTIONS
     for name in wanted:
         started = time.perf_counter()
         print(f"== {name.removesuffix('_bench')} ==", flush=True)
-        importlib.import_module(name).run()
+        section = importlib.import_module(name)
+        if smoke and not hasattr(section, "SMOKE"):
+            print(f"bench/{name}.py names no SMOKE sizes", file=sys.stderr)
+            return 1
+        section.run(**(section.SMOKE if smoke else {}))
         print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
     return 0
 
