@@ -53,9 +53,14 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flags = [item for item in unknown if item.startswith("-") and item != "-"]
-        message = (f"unknown flag {flags[0]}" if flags
-                   else f"unexpected argument {unknown[0]}")
-        raise UsageError(message, help_of=args.command_parser.prog)
+        culprit = flags[0] if flags else unknown[0]
+        message = f"unknown flag {culprit}" if flags else f"unexpected argument {culprit}"
+        # Whose --help to read: the command's, unless the flag came before the command.
+        words = list(argv)
+        before_command = args.command in words and words.index(culprit) < words.index(
+            args.command)
+        help_of = parser.prog if before_command else args.command_parser.prog
+        raise UsageError(message, help_of=help_of)
     return args
 
 
