@@ -4,9 +4,11 @@ Every command follows them (docs/cli.md says so to users):
 
 * exit 0: done (including "nothing to do");
 * exit 1 (``CommandFailed``): the command line was understood, but the work failed: a file that
-  cannot be read or written, an outbox that cannot be opened, events still pending;
-* exit 2 (``UsageError``): the command line is wrong: an unknown command or flag, a bad value,
-  missing or conflicting arguments, a named input that does not exist;
+  does not exist or cannot be read or written, an outbox or store that cannot be opened,
+  events still pending;
+* exit 2 (``UsageError``): the command line (or the config file, flags written down) is wrong
+  whatever the machine holds: an unknown command or flag, a bad value, missing or conflicting
+  arguments;
 * errors are one line on stderr, ``codex-rpc-analytics: error: <what to fix>``; a usage error
   also names the help to read;
 * warnings are ``codex-rpc-analytics: warning: <message>`` (``warn()`` or any logger), remarks

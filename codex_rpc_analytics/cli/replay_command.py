@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     names: list[str] = args.transcripts
     if names.count(STDIN) > 1:
         raise UsageError("'-' (stdin) can be given once")
-    for name in names:
+    for name in names:  # all checked before any output
         if name != STDIN and not Path(name).is_file():
-            raise UsageError(f"transcript not found: {name}")
+            raise CommandFailed(f"transcript not found: {name}")
     # A long replay makes millions of short-lived objects and keeps few (the rows and probes are
     # not even tracked): leave everything loaded so far out of every collection, and collect
     # the young generation less often than every 700 allocations.

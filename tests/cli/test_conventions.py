@@ -76,7 +76,6 @@ USAGE_ERRORS = [
     ["proxy", "--redact", "--", "cat"],
     ["proxy", "--grace", "soon", "--", "cat"],
     ["replay"],
-    ["replay", "/nonexistent/session.rpc.jsonl"],
     ["replay", "-", "-"],
     ["replay", "--transport", "carrier-pigeon", "x"],
     ["flush", "--timeout", "0"],
@@ -104,11 +103,12 @@ def _corrupt_outbox(state_dir: Path) -> Path:
 
 
 # The command line is right but the work fails: exit 1, one line.
-@pytest.mark.parametrize("case", ["replay-unreadable", "stats-corrupt", "events-corrupt",
-                                  "proxy-record-unwritable"])
+@pytest.mark.parametrize("case", ["replay-missing", "replay-unreadable", "stats-corrupt",
+                                  "events-corrupt", "proxy-record-unwritable"])
 def test_failures_exit_1_with_one_line(case: str, tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     args = {
+        "replay-missing": ["replay", str(tmp_path / "session.rpc.jsonl")],
         # /proc/self/mem is a file that cannot be read from offset 0 (EIO), even as root.
         "replay-unreadable": ["replay", "/proc/self/mem"],
         "stats-corrupt": ["stats"],

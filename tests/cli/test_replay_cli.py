@@ -40,9 +40,9 @@ def test_transport_flag_labels_the_events() -> None:
                           == "in_process" for event in events)
 
 
-def test_missing_file_is_a_one_line_error_exit_2(tmp_path: Path) -> None:
+def test_missing_file_is_a_one_line_error_exit_1(tmp_path: Path) -> None:
     result = run_cli("replay", str(tmp_path / "nope.rpc.jsonl"))
-    assert result.returncode == 2 and result.stdout == b""
+    assert result.returncode == 1 and result.stdout == b""
     assert result.stderr.decode().count("\n") == 1
     assert "transcript not found" in result.stderr.decode()
 
