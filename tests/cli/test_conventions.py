@@ -15,7 +15,7 @@ import pytest
 from tests.support import recorded_events, transcript
 
 PROG = "codex-rpc-analytics"
-COMMANDS = ["example", "proxy", "replay", "flush", "stats", "events"]
+COMMANDS = ["example", "proxy", "replay", "flush", "stats", "events", "collect"]
 
 
 def run_cli(*args: str, stdin: bytes = b"", state_dir: Path | None = None,
@@ -36,7 +36,8 @@ def test_no_arguments_prints_the_help_on_stderr_and_exits_2() -> None:
     assert all(f"    {command} " in result.stderr for command in COMMANDS)
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), ["collect", "token"],
+                                     ["collect", "token", "add"]])
 def test_help_is_on_stdout_and_exits_0(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert (result.returncode, result.stderr) == (0, "")
@@ -68,31 +69,36 @@ def test_an_unknown_flag_is_named_not_reported_as_a_missing_command(
     assert result.stderr == f"{PROG}: error: unknown flag {flag} (see '{help_of} --help')\n"
 
 
-# The command line is wrong: exit 2, one line that names the command's --help.
+# The command line is wrong: exit 2, one line that names the --help of the command (its
+# leading words in `args`, as many as the second item says).
 USAGE_ERRORS = [
-    ["no-such-command"],
-    ["example", "extra"],
-    ["proxy"],
-    ["proxy", "--redact", "--", "cat"],
-    ["proxy", "--grace", "soon", "--", "cat"],
-    ["replay"],
-    ["replay", "-", "-"],
-    ["replay", "--transport", "carrier-pigeon", "x"],
-    ["flush", "--timeout", "0"],
-    ["flush", "--sink", "ftp://example.invalid/"],
-    ["stats", "extra"],
-    ["events", "--since", "the day before"],
+    (["no-such-command"], 0),
+    (["example", "extra"], 1),
+    (["proxy"], 1),
+    (["proxy", "--redact", "--", "cat"], 1),
+    (["proxy", "--grace", "soon", "--", "cat"], 1),
+    (["proxy", "--sink", "codex", "--", "cat"], 1),
+    (["replay"], 1),
+    (["replay", "-", "-"], 1),
+    (["replay", "--transport", "carrier-pigeon", "x"], 1),
+    (["flush", "--timeout", "0"], 1),
+    (["flush", "--sink", "ftp://example.invalid/"], 1),
+    (["stats", "extra"], 1),
+    (["events", "--since", "the day before"], 1),
+    (["collect", "--listen", "nowhere"], 1),
+    (["collect", "token"], 2),
+    (["collect", "token", "add"], 3),
 ]
 
 
-@pytest.mark.parametrize("args", USAGE_ERRORS, ids=" ".join)
-def test_usage_errors_exit_2_with_one_line(args: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("args", "words"), USAGE_ERRORS,
+                         ids=[" ".join(args) for args, _ in USAGE_ERRORS])
+def test_usage_errors_exit_2_with_one_line(args: list[str], words: int, tmp_path: Path) -> None:
     result = run_cli(*args, state_dir=tmp_path / "state")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"{PROG}: error: ")
-    command = args[0] if args[0] in COMMANDS else None
-    help_of = f"{PROG} {command}" if command else PROG
+    help_of = " ".join([PROG, *args[:words]])
     assert result.stderr.endswith(f"(see '{help_of} --help')\n"), result.stderr
 
 
