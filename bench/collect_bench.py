@@ -196,6 +196,10 @@ def _span(values: list[float], fmt: str = ",.0f") -> str:
     return f"{low:{fmt}}" if f"{low:{fmt}}" == f"{high:{fmt}}" else f"{low:{fmt}}-{high:{fmt}}"
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"n_events": 200, "rounds": 1}
+
+
 def run(n_events: int = 50_000, rounds: int = 3) -> dict[str, Any]:
     """``rounds`` alternating trials of each configuration (the machine is shared: ranges)."""
     reason = pgserver.unavailable_reason()

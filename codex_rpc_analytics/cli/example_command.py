@@ -8,14 +8,16 @@ server's recorded answers and checks they arrived byte for byte, closes its end 
 does, and once the proxy has exited prints the events the proxy committed to its outbox (the
 embedded default sink), one compact JSON line each.
 
-The outbox lives in a temporary state directory that is removed afterwards: the example's
-events describe a recorded session, not the user's, and must not mix with (or later be
-shipped from) the real outbox; a fresh one also makes the output the same on every run.
+The outbox lives in a temporary state directory that is removed afterwards, and the proxy
+reads an empty config file: the example's events describe a recorded session, not the
+user's, and must not mix with (or later be shipped from) the real outbox, nor go to the
+user's configured sinks; a fresh outbox also makes the output the same on every run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..delivery import Outbox, OutboxError
+from ..delivery.settings import CONFIG_ENV
 from ..examples.scripted_server import Script
 from .errors import CommandFailed, note
 
@@ -61,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     script = Script.load(transcript)
     with tempfile.TemporaryDirectory(prefix="codex-rpc-analytics-example-") as tmp:
         state_dir = Path(tmp) / "state"
-        proxy = subprocess.Popen(proxy_command(state_dir, transcript),
+        # An empty config file: the user's sinks (a team collector) must not receive the
+        # example's events, and an `enabled = false` there must not empty the example.
+        config = Path(tmp) / "config.toml"
+        config.write_bytes(b"")
+        env = {**os.environ, CONFIG_ENV: str(config)}
+        proxy = subprocess.Popen(proxy_command(state_dir, transcript), env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert proxy.stdin is not None and proxy.stdout is not None
         received = _read_lines(proxy.stdout, len(script.opening))
