@@ -8,8 +8,9 @@ fails and names it:
   subprocess with the installed package, in an empty directory, with a throwaway
   ``CODEX_HOME`` and state directory. When the prose after it says it ``prints`` and a
   ```text block follows, the output must be exactly that text.
-* ```bash: every command line must be run by ``.ci/run`` on CI's fresh clone (``make test``,
-  ``make example``), or be matched by an entry of ``COMMAND_CHECKS`` that runs it here.
+* ```bash: every command line of the block is run by ``.ci/run`` on CI's fresh clone
+  (``make test``, ``make example``), or an entry of ``BLOCK_CHECKS`` runs the block here (the
+  team set-up: as written, against a real PostgreSQL, only the reader's own hosts replaced).
 * an untagged block that draws a file tree: every file and folder it names exists.
 
 And every file in the repository's folders that the prose names in backquotes
@@ -25,6 +26,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -138,32 +140,117 @@ def ci_commands() -> set[str]:
     return {line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()}
 
 
-# Commands a test here runs itself (a pattern, and a function given the command and a
-# sandbox directory). The README rewrite adds entries as it adds commands.
-COMMAND_CHECKS: list[tuple[str, Callable[[str, Path], None]]] = []
+# Shell blocks a test here runs itself: a pattern the block contains, and the check, given
+# the block, the test's request (for fixtures) and a sandbox directory. The README rewrite
+# adds entries as it adds blocks.
+BlockCheck = Callable[[Block, pytest.FixtureRequest, Path], None]
 
 
-def _check_for(command: str) -> Callable[[str, Path], None] | None:
-    for pattern, check in COMMAND_CHECKS:
-        if re.fullmatch(pattern, command):
+def _shell(script: str, env: dict[str, str], cwd: Path, stdin: str = "") -> str:
+    """Run ``script`` with bash, stopping at the first failing command; its stdout."""
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], input=stdin,
+                            env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                            check=False, start_new_session=True)  # no terminal to prompt on
+    assert result.returncode == 0, f"{script}\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def check_team_setup(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The team set-up, run as written against a real PostgreSQL, with only what names the
+    reader's own machines replaced: the PostgreSQL admin (``sudo -u postgres``) reaches the
+    test server through PG* variables, the collector listens on a free loopback port instead
+    of 0.0.0.0:8419, and the developer's config names that address and the token printed by
+    ``collect token add``. A proxy session in between (not in the block) gives ``stats``
+    something to count."""
+    from codex_rpc_analytics.examples.scripted_server import Script
+    from tests.pgserver import PgServer, pg_bin_dir
+    from tests.proxy.support import replay
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = sandbox_env(tmp_path)
+    for name in ("XDG_CONFIG_HOME", "CODEX_RPC_ANALYTICS_CONFIG"):
+        env.pop(name, None)  # the block writes ~/.config/codex-rpc-analytics/config.toml
+    env.update(HOME=str(home), PGHOST="127.0.0.1", PGPORT=str(server.port), PGUSER="postgres",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), str(pg_bin_dir()),
+                                     env["PATH"]]))
+    lines = block.text.splitlines()
+    first = next(i for i, line in enumerate(lines)
+                 if line.startswith("codex-rpc-analytics collect --store"))
+    last = first
+    while lines[last].rstrip().endswith("\\"):
+        last += 1
+    stats = max(i for i, line in enumerate(lines) if line.startswith("codex-rpc-analytics stats"))
+    sudo = 'sudo() { if [ "$1" = -u ]; then shift 2; fi; "$@"; }\n'
+    try:
+        printed = _shell(sudo + "\n".join(lines[:first]), env, work, stdin="PASSWORD\nPASSWORD\n")
+        token = printed.split()[-1]
+        assert token.startswith("cra_ingest_"), printed
+        collect_line = " ".join(re.sub(r"\s+#.*$", "", line).rstrip("\\ ")
+                                for line in lines[first:last + 1])
+        assert "--listen 0.0.0.0:8419" in collect_line, collect_line
+        collect_line = collect_line.replace("0.0.0.0:8419", "127.0.0.1:0")
+        collector = subprocess.Popen(["bash", "-c", "exec " + collect_line], env=env, cwd=work,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        try:
+            assert collector.stderr is not None
+            announced = collector.stderr.readline()  # blocks until it listens (or exits)
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", announced)
+            assert match, announced + collector.stderr.read()
+            middle = "\n".join(lines[last + 1:stats])
+            assert "https://collector.example/" in middle and "cra_ingest_…" in middle
+            _shell(middle.replace("https://collector.example/", match.group(1))
+                   .replace("cra_ingest_…", token), env, work)
+            # A developer's session through the proxy: its sinks come from that config.
+            transcript = Path(str(resources.files("codex_rpc_analytics") / "examples"
+                                  / "codex-0.169.0-session.rpc.jsonl"))
+            session = subprocess.run(
+                ["codex-rpc-analytics", "proxy", "--", sys.executable, "-m",
+                 "codex_rpc_analytics.examples.scripted_server", str(transcript)],
+                input=b"".join(line + b"\n" for line in Script.load(transcript).client_lines()),
+                env=env, cwd=work, capture_output=True, timeout=60, check=False)
+            assert session.returncode == 0, session.stderr
+            flushed = _shell("codex-rpc-analytics flush", env, work)  # what the grace left
+            summary = _shell("\n".join(lines[stats:]), env, work)
+        finally:
+            collector.terminate()
+            collector.communicate(timeout=30)
+    finally:
+        _shell("psql -X -q -c 'DROP DATABASE IF EXISTS codex_analytics' "
+               "-c 'DROP ROLE IF EXISTS codex'", env, work)
+    events = len(replay(transcript))
+    assert f"events: {events} (" in summary, flushed + summary
+    assert "sources: team-berlin" in summary, summary
+
+
+BLOCK_CHECKS: list[tuple[str, BlockCheck]] = [
+    (r"codex-rpc-analytics collect token add", check_team_setup),
+]
+
+
+def _check_for(block: Block) -> BlockCheck | None:
+    for pattern, check in BLOCK_CHECKS:
+        if re.search(pattern, block.text):
             return check
     return None
 
 
-BASH_COMMANDS = [(block, command) for block in BLOCKS if block.lang in ("bash", "sh", "console")
-                 for command in commands_of(block)]
+SHELL_BLOCKS = [block for block in BLOCKS if block.lang in ("bash", "sh", "console")]
 
 
-@pytest.mark.parametrize(("block", "command"), BASH_COMMANDS,
-                         ids=[command for _, command in BASH_COMMANDS])
-def test_shell_commands_are_run_by_ci_or_here(block: Block, command: str,
-                                              tmp_path: Path) -> None:
-    if command in ci_commands():
-        return  # .ci/run runs it on a fresh clone, on a fresh machine
-    check = _check_for(command)
+@pytest.mark.parametrize("block", SHELL_BLOCKS, ids=lambda b: f"line{b.line}")
+def test_shell_blocks_are_run_by_ci_or_here(block: Block, request: pytest.FixtureRequest,
+                                            tmp_path: Path) -> None:
+    if set(commands_of(block)) <= ci_commands():
+        return  # .ci/run runs each command on a fresh clone, on a fresh machine
+    check = _check_for(block)
     assert check is not None, (
-        f"{block.label}: `{command}` is run by no test: add it to .ci/run or COMMAND_CHECKS")
-    check(command, tmp_path)
+        f"{block.label} is run by no test: put its commands in .ci/run or add a BLOCK_CHECKS "
+        "entry")
+    check(block, request, tmp_path)
 
 
 # -- file trees --------------------------------------------------------------------------------
