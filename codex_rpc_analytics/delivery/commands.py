@@ -137,8 +137,8 @@ def requeue_command(
     out = out or sys.stdout
     err = err or sys.stderr
     if not (state_dir / OUTBOX_FILENAME).is_file():
-        print(f"{_ERROR} no outbox in {state_dir} (nothing recorded yet)", file=err)
-        return 1
+        print(f"nothing rejected: no events recorded yet in {state_dir}", file=out)
+        return 0
     try:
         outbox = Outbox.open(state_dir)
     except OutboxError as exc:

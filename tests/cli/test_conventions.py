@@ -15,7 +15,7 @@ import pytest
 from tests.support import recorded_events, transcript
 
 PROG = "codex-rpc-analytics"
-COMMANDS = ["example", "proxy", "replay", "flush", "stats", "events", "collect"]
+COMMANDS = ["example", "proxy", "replay", "flush", "requeue", "stats", "events", "collect"]
 
 
 def run_cli(*args: str, stdin: bytes = b"", state_dir: Path | None = None,
@@ -83,6 +83,7 @@ USAGE_ERRORS = [
     (["replay", "--transport", "carrier-pigeon", "x"], 1),
     (["flush", "--timeout", "0"], 1),
     (["flush", "--sink", "ftp://example.invalid/"], 1),
+    (["requeue", "extra"], 1),
     (["stats", "extra"], 1),
     (["events", "--since", "the day before"], 1),
     (["collect", "--listen", "nowhere"], 1),

@@ -108,4 +108,7 @@ def test_a_state_dir_where_nothing_was_recorded_says_so_and_exits_0(
     flush = run_cli("flush", state_dir=state_dir)
     assert (flush.returncode, flush.stderr) == (0, "")
     assert flush.stdout.startswith("nothing pending")
+    requeue = run_cli("requeue", state_dir=state_dir)
+    assert (requeue.returncode, requeue.stderr) == (0, "")
+    assert requeue.stdout.startswith("nothing rejected")
     assert state_dir.exists() == exists  # reading creates nothing

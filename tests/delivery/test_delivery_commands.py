@@ -11,6 +11,7 @@ from codex_rpc_analytics.delivery import (
     Outbox,
     flush_command,
     parse_sink_spec,
+    requeue_command,
 )
 from codex_rpc_analytics.store import events_command, stats_command
 from tests.delivery.support import make_event
@@ -63,6 +64,7 @@ def test_a_state_dir_with_nothing_recorded_is_not_an_error(tmp_path: Path) -> No
         lambda out, err: stats_command(tmp_path / "nope", out, err=err),
         lambda out, err: events_command(tmp_path / "nope", out, [], None, err=err),
         lambda out, err: flush_command(tmp_path / "nope", [], None, 1.0, out=out, err=err),
+        lambda out, err: requeue_command(tmp_path / "nope", [], out=out, err=err),
     ]
     said = []
     for command in commands:
@@ -71,7 +73,9 @@ def test_a_state_dir_with_nothing_recorded_is_not_an_error(tmp_path: Path) -> No
         assert err.getvalue() == ""
         said.append(out.getvalue())
     assert said == [f"no events recorded yet in {tmp_path / 'nope'}\n", "",
-                    f"nothing pending: no events recorded yet in {tmp_path / 'nope'}\n"]
+                    f"nothing pending: no events recorded yet in {tmp_path / 'nope'}\n",
+                    f"nothing rejected: no events recorded yet in {tmp_path / 'nope'}\n"]
+    assert not (tmp_path / "nope").exists()  # reading creates nothing
 
 
 def test_an_unreadable_outbox_is_one_line_and_exit_1(tmp_path: Path) -> None:
