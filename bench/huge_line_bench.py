@@ -39,7 +39,7 @@ out.flush()
 """
 
 
-def _peak_rss_mib(kind: str, *flags: str) -> tuple[float, int]:  # (MiB, bytes relayed)
+def _peak_rss_mib(kind: str, size_mib: int, *flags: str) -> tuple[float, int]:  # MiB, bytes
     """Run one proxy in a fresh interpreter so that ru_maxrss covers that proxy alone."""
     with tempfile.TemporaryDirectory(prefix="huge-line-bench-") as tmp:
         probe = (
@@ -54,19 +54,24 @@ def _peak_rss_mib(kind: str, *flags: str) -> tuple[float, int]:  # (MiB, bytes r
         )
         command = [sys.executable, "-m", "codex_rpc_analytics", "proxy", "--state-dir",
                    str(Path(tmp) / "state"), *flags, "--", sys.executable, "-c", WRITER,
-                   str(SIZE_MIB), kind]
+                   str(size_mib), kind]
         result = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
                                 text=True, check=True, timeout=600)
         maxrss_kib, relayed, status = (int(x) for x in result.stdout.split())
-        assert status == 0 and relayed >= (SIZE_MIB << 20) * 0.99
+        # The writer writes whole blocks (up to ~70 KB each): the line is that much short.
+        assert status == 0 and relayed >= (size_mib << 20) - (1 << 17)
         return maxrss_kib / 1024, relayed
 
 
-def run(trials: int = 3) -> None:
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"trials": 1, "size_mib": 2}
+
+
+def run(trials: int = 3, size_mib: int = SIZE_MIB) -> None:
     for kind in ("string", "items"):
         for flags in ((), ("--max-backlog-mib", "16")):
-            peaks = sorted(_peak_rss_mib(kind, *flags)[0] for _ in range(trials))
+            peaks = sorted(_peak_rss_mib(kind, size_mib, *flags)[0] for _ in range(trials))
             label = " ".join(flags) or "default backlog"
-            print(f"   one {SIZE_MIB} MiB line ({kind}), {label}: proxy peak RSS "
-                  f"{peaks[0]:.0f}-{peaks[-1]:.0f} MiB ({peaks[0] / SIZE_MIB:.2f}-"
-                  f"{peaks[-1] / SIZE_MIB:.2f}x the line, {trials} runs)", flush=True)
+            print(f"   one {size_mib} MiB line ({kind}), {label}: proxy peak RSS "
+                  f"{peaks[0]:.0f}-{peaks[-1]:.0f} MiB ({peaks[0] / size_mib:.2f}-"
+                  f"{peaks[-1] / size_mib:.2f}x the line, {trials} runs)", flush=True)
