@@ -119,6 +119,10 @@ def flood(command: list[str], requests: list[tuple[bytes, int]], server_lines: i
     return result
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"messages": 20_000}
+
+
 def run(messages: int = 3_000_000) -> dict[str, float]:
     requests, threads, turns, server_lines = plan(messages)
     total = server_lines + len(requests)

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import msgspec
+
+# shapes.py sits beside this script; with PYTHONSAFEPATH (as the test suite runs its children)
+# Python does not put the script's directory on the path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shapes import Shapes
 
 VARIANTS = 8  # blocks with different deltas, used in turn

@@ -84,6 +84,10 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"seconds": 0.2, "interval": 0.010, "warmup": 5}
+
+
 def run(seconds: float = 20.0, interval: float = 0.010, warmup: int = 50) -> dict[str, float]:
     lines = session_lines()
     messages = int(seconds / interval)
