@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import codex_rpc_analytics
 from tests.pgserver import PgServer, start_server, unavailable_reason
@@ -42,6 +43,11 @@ os.environ.pop("CODEX_RPC_ANALYTICS_CONFIG", None)
 os.environ.pop("CODEX_RPC_ANALYTICS_STATE_DIR", None)
 
 _BOUNDARY_KEY = pytest.StashKey[RepoBoundary]()
+
+# No per-example deadline: speed is measured by `make bench`, not by tests, and on a shared
+# 2-core machine one slow example (a 300 ms pause under load) is no finding.
+settings.register_profile("codex-rpc-analytics", deadline=None)
+settings.load_profile("codex-rpc-analytics")
 
 
 def imported_from_working_tree() -> Path | None:
