@@ -15,7 +15,8 @@ import pytest
 from tests.support import recorded_events, transcript
 
 PROG = "codex-rpc-analytics"
-COMMANDS = ["example", "proxy", "replay", "flush", "requeue", "stats", "events", "collect"]
+COMMANDS = ["example", "proxy", "replay", "flush", "requeue", "stats", "events", "collect",
+            "report"]
 
 
 def run_cli(*args: str, stdin: bytes = b"", state_dir: Path | None = None,
@@ -87,6 +88,7 @@ USAGE_ERRORS = [
     (["stats", "extra"], 1),
     (["events", "--since", "the day before"], 1),
     (["collect", "--listen", "nowhere"], 1),
+    (["report", "--since", "the day before", "-o", "x.html"], 1),
     (["collect", "token"], 2),
     (["collect", "token", "add"], 3),
 ]
