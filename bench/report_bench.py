@@ -80,7 +80,12 @@ async def fill(specs: list[str], upto: int, generator, done: int) -> tuple[int, 
     return done, spent
 
 
-def run() -> None:
+# Tiny sizes for `bench/run.py --smoke`: the bench runs, its figures mean nothing.
+SMOKE = {"sizes": (500,), "runs": 1}
+
+
+def run(sizes: tuple[int, ...] = SIZES, runs: int | None = None) -> None:
+    runs = RUNS if runs is None else runs
     reason = unavailable_reason()
     server = start_server() if reason is None else None
     print(f"   load: {os.getloadavg()[0]:.1f} (1-minute average, 2 cores)")
@@ -92,23 +97,23 @@ def run() -> None:
             stores["PostgreSQL"] = server.dsn
         out = Path(tmp) / "report.html"
         vega_bundle()  # made once and cached, as a user's first report does
-        generator = iter(month_of_traffic(SIZES[-1], END_MS, seed=2026))
+        generator = iter(month_of_traffic(sizes[-1], END_MS, seed=2026))
         done = 0
         previous = 0
         try:
-            for size in SIZES:
+            for size in sizes:
                 done, spent = asyncio.run(fill(list(stores.values()), size, generator, done))
                 for name, spec in stores.items():
                     rate = (size - previous) / spent[spec]
                     timings, cpus, peaks = [], [], []
-                    for _ in range(RUNS):
+                    for _ in range(runs):
                         seconds, cpu, peak = build(spec, out)
                         timings.append(seconds)
                         cpus.append(cpu)
                         peaks.append(peak)
                     print(f"   {name:10s} {size:>9,} events: report built in "
                           f"{min(timings):.2f}-{max(timings):.2f} s "
-                          f"(median {statistics.median(timings):.2f}, {RUNS} runs; report "
+                          f"(median {statistics.median(timings):.2f}, {runs} runs; report "
                           f"process CPU {min(cpus):.2f}-{max(cpus):.2f} s), "
                           f"peak RSS {max(peaks)} MiB, {out.stat().st_size // 1024} KiB page; "
                           f"ingest {rate:,.0f} events/s, load {os.getloadavg()[0]:.1f}",
