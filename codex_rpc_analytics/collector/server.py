@@ -8,7 +8,10 @@ Routes:
   stored events are committed (refused events are listed and not retried: OTLP's partial
   success); 400 with ``{"error":…}`` for a malformed request (nothing stored); 401 without a
   valid token; 413 over a limit (:mod:`.batch`); 415 for an unknown Content-Encoding; 503 with
-  ``Retry-After`` while the store is unreachable (nothing acknowledged).
+  ``Retry-After`` while the store is unreachable, or refuses every write whatever the data
+  (read-only, a revoked privilege: :class:`~..store.StoreRefusing`); nothing is acknowledged
+  then and the sender keeps the batch. Only rows the store blames on their data are listed
+  in ``rejected``.
 * ``GET /livez``: 200 while the process serves. ``GET /readyz``: 200 when the store answers,
   else 503. Both unauthenticated and never logged.
 * ``GET /``: the live dashboard (the report), mounted by :func:`.run.serve` from
@@ -27,7 +30,7 @@ from collections.abc import Callable
 import msgspec
 from aiohttp import web
 
-from ..store import COLUMN_NAMES, EventStore, StoreError, StoreUnavailable
+from ..store import COLUMN_NAMES, EventStore, StoreError, StoreRefusing, StoreUnavailable
 from .batch import (
     EVENT_IDS_HEADER,
     IDEMPOTENCY_HEADER,
@@ -76,6 +79,7 @@ class Collector:
         self._logger = logger
         self._clock = clock
         self._store_down = False
+        self._store_refusing = False
 
     def app(self) -> web.Application:
         # The body is inflated by decode_body, within the limit, not by aiohttp (which would
@@ -135,6 +139,10 @@ class Collector:
             return _error(400, str(exc))
         try:
             result = await self.store.ingest(batch.rows)
+        except StoreRefusing as exc:
+            self._note_store_refusing(exc)
+            return _error(503, "the store refuses writes; nothing was acknowledged: retry",
+                          {"Retry-After": str(RETRY_AFTER_S)})
         except StoreUnavailable as exc:
             self._note_store_down(exc)
             return _error(503, "the store is unavailable; nothing was acknowledged: retry",
@@ -143,6 +151,9 @@ class Collector:
             self._logger.error("cannot store events: %s", exc)
             return _error(500, "the store cannot take events; nothing was acknowledged")
         self._note_store_up()
+        if self._store_refusing:
+            self._store_refusing = False
+            self._logger.warning("store accepts writes again")
         refused = [*batch.refused, *(
             # Rows the store itself refused, by their position in the body.
             RefusedEvent(batch.row_indexes[r.index], batch.rows[r.index][_EVENT_ID], r.reason)
@@ -156,6 +167,13 @@ class Collector:
         if not self._store_down:
             self._store_down = True
             self._logger.warning("store unavailable, answering 503 until it is back: %s", exc)
+
+    def _note_store_refusing(self, exc: StoreRefusing) -> None:
+        # An operator must act (read-only database, revoked privilege): an error, said once.
+        if not self._store_refusing:
+            self._store_refusing = True
+            self._logger.error("store refuses writes, answering 503 until it accepts them "
+                               "(senders keep their events): %s", exc)
 
     def _note_store_up(self) -> None:
         if self._store_down:

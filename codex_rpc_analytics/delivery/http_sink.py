@@ -14,6 +14,10 @@ sent (codex sends none), and two headers let the collector de-duplicate a retrie
 ``X-Codex-Rpc-Analytics-Event-Ids`` (the batch's event ids, in body order) and
 ``Idempotency-Key`` (a hash of them). ``originator`` is the ``product_client_id`` shared by the
 whole batch: the outbox groups batches by it, so the header is true for every event in the body.
+
+A 200 answer of our collector may list events it refused one by one (``{"rejected":[{"index",
+"event_id","reason"}]}``): :func:`refused_events` reads them, and the shipper parks them as
+rejected instead of counting them delivered.
 """
 
 from __future__ import annotations
@@ -25,13 +29,22 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import msgspec
 
 from .. import __version__
 from ._redact import redact, truncate
 from .codex_auth import AuthUnavailable, CredentialSource
 from .retry import RetryPolicy, Verdict, classify_status, parse_retry_after
 from .sink_auth import BearerTokenAuth, ChatGptAuth, NoAuth, SinkAuth
-from .sink_base import Batch, SendResult, SinkDisabled, SinkEnv, SinkSpec, SinkSpecError
+from .sink_base import (
+    Batch,
+    RefusedEvent,
+    SendResult,
+    SinkDisabled,
+    SinkEnv,
+    SinkSpec,
+    SinkSpecError,
+)
 
 EVENTS_PATH = "/codex/analytics-events/events"
 EVENT_IDS_HEADER = "X-Codex-Rpc-Analytics-Event-Ids"
@@ -42,6 +55,44 @@ CODEX_DEFAULT_FORM = "codex"
 USER_AGENT = f"codex-rpc-analytics/{__version__}"
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _ERROR_BODY_BYTES = 64 * 1024
+# A 200 answer lists the refused events (about 150 bytes each); a batch holds at most 1,000.
+_ANSWER_BODY_BYTES = 1024 * 1024
+_REASON_CHARS = 500
+
+
+class _Refused(msgspec.Struct):
+    index: object = None
+    event_id: object = None
+    reason: object = None
+
+
+class _Answer(msgspec.Struct):
+    rejected: list[_Refused] = msgspec.field(default_factory=list)
+
+
+_answer_decoder = msgspec.json.Decoder(_Answer)
+
+
+def refused_events(answer: bytes, event_ids: list[str]) -> list[RefusedEvent]:
+    """The events a 200 answer says were refused one by one (our collector's ``rejected``
+    list), by their position in the batch: found by event id, else by index. An answer that
+    is not such a document (codex's backend answers ``{}``) refuses nothing."""
+    try:
+        decoded = _answer_decoder.decode(answer)
+    except msgspec.DecodeError:  # includes ValidationError
+        return []
+    positions = {event_id: i for i, event_id in enumerate(event_ids)}
+    found: dict[int, RefusedEvent] = {}
+    for entry in decoded.rejected:
+        position = positions.get(entry.event_id) if isinstance(entry.event_id, str) else None
+        if position is None and isinstance(entry.index, int) and not isinstance(
+                entry.index, bool) and 0 <= entry.index < len(event_ids):
+            position = entry.index
+        if position is None:
+            continue
+        reason = entry.reason if isinstance(entry.reason, str) else "refused by the receiver"
+        found[position] = RefusedEvent(position, reason[:_REASON_CHARS])
+    return [found[p] for p in sorted(found)]
 
 
 class HttpSinkSpec(SinkSpec, frozen=True):
@@ -227,9 +278,13 @@ class HttpSink:
                 status = response.status
                 verdict = classify_status(status)
                 if verdict is Verdict.DELIVERED:
-                    # Read the (tiny, "{}") answer so the connection goes back to the pool.
-                    await response.content.read(65536)
-                    return SendResult(Verdict.DELIVERED)
+                    # Read the answer whole (it goes back to the pool then): our collector
+                    # lists the events it refused one by one.
+                    answer = await _read_prefix(response, _ANSWER_BODY_BYTES)
+                    refused = refused_events(answer, batch.event_ids)
+                    return SendResult(Verdict.DELIVERED, refused=[
+                        RefusedEvent(r.position, self._clean(r.reason, secrets))
+                        for r in refused])
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 # Read enough that a credential echoed in the body is masked whole (a cut one
                 # would leave a prefix behind); only the first few hundred characters are kept.

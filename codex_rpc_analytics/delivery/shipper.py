@@ -8,6 +8,9 @@ never drop anything, the rows stay pending in the outbox.
 
 What each answer does:
 
+* 200 listing events refused one by one (our collector's ``rejected``: an event it cannot
+  store, whatever the retry): the others are delivered, those are parked as rejected with their
+  reason (``stats`` counts them, ``requeue`` sends them again), with a warning.
 * 413 (too large): the batch is split in halves and each half sent, down to single events;
   later batches are capped at half the refused body. Only a single event that is itself
   refused is parked (rejected).
@@ -38,7 +41,7 @@ import msgspec
 from ._ratelimit import RateLimitedLog
 from .outbox import Outbox
 from .retry import RetryPolicy, Verdict
-from .sink_base import Batch, Sink
+from .sink_base import Batch, SendResult, Sink
 from .status import SinkStatus
 
 # A lease must outlive one request plus the wait before its retry; past that another process
@@ -227,8 +230,7 @@ class Shipper:
         while True:
             result = await self._sink.send(batch)
             if result.verdict is Verdict.DELIVERED:
-                self._outbox.mark_delivered(self.key, batch.seqs)
-                self._settled(batch, delivered=True, error=None)
+                self._delivered(batch, result)
                 return True
             if result.too_large and len(batch.seqs) > 1:
                 return await self._split(batch)
@@ -265,6 +267,29 @@ class Shipper:
             )
             # Closing cuts a pause short once, for an attempt now (see drain).
             await self._pause(delay, watch_credentials=result.auth_failed)
+
+    def _delivered(self, batch: Batch, result: SendResult) -> None:
+        """Settle a delivered batch; events the receiver refused one by one (a collector's
+        ``rejected`` list) are parked as rejected, with their reason, never dropped."""
+        refused = {r.position: r.reason for r in result.refused
+                   if 0 <= r.position < len(batch.seqs)}
+        if not refused:
+            self._outbox.mark_delivered(self.key, batch.seqs)
+            self._settled(batch, delivered=True, error=None)
+            return
+        kept = [i for i in range(len(batch.seqs)) if i not in refused]
+        self._outbox.mark_delivered(self.key, [batch.seqs[i] for i in kept])
+        self._settled(_pick(batch, kept), delivered=True, error=None)
+        for reason in dict.fromkeys(refused.values()):
+            positions = [i for i, r in refused.items() if r == reason]
+            self._outbox.mark_rejected(self.key, [batch.seqs[i] for i in positions], reason)
+            self._settled(_pick(batch, positions), delivered=False, error=reason)
+        self._log.warning(
+            f"refused:{self.key}",
+            "%s refused %d of %d events one by one (kept in the outbox as rejected; `stats` "
+            "counts them, `requeue` sends them again): %s",
+            self.key, len(refused), len(batch.seqs), next(iter(refused.values())),
+        )
 
     async def _split(self, batch: Batch) -> bool:
         """413: send each half of the batch on its own (recursively, down to single events)."""
@@ -314,3 +339,9 @@ class Shipper:
             else:
                 self._status.rejected += n
                 self._status.last_error = error
+
+
+def _pick(batch: Batch, positions: list[int]) -> Batch:
+    return Batch(seqs=[batch.seqs[i] for i in positions],
+                 event_ids=[batch.event_ids[i] for i in positions],
+                 payloads=[batch.payloads[i] for i in positions], originator=batch.originator)

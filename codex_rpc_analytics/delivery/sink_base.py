@@ -29,6 +29,14 @@ class Batch(msgspec.Struct, frozen=True):
     originator: str | None
 
 
+class RefusedEvent(msgspec.Struct, frozen=True):
+    """One event of a delivered batch that the receiver refused on its own (a collector's
+    ``rejected`` list: OTLP's partial success); ``position`` is its place in the batch."""
+
+    position: int
+    reason: str
+
+
 class SendResult(msgspec.Struct, frozen=True):
     verdict: Verdict
     # Safe to store and log: sinks redact credentials before building it.
@@ -42,6 +50,9 @@ class SendResult(msgspec.Struct, frozen=True):
     # No answer at all (connection refused, DNS, a file that cannot be written): closing does
     # not wait for such a sink to come back within its deadline.
     unreachable: bool = False
+    # DELIVERED, except these events, which the receiver refused one by one: parked as
+    # rejected in the outbox (``requeue`` sends them again), never dropped silently.
+    refused: list[RefusedEvent] = msgspec.field(default_factory=list)
 
 
 class SinkEnv(msgspec.Struct, frozen=True):

@@ -5,7 +5,15 @@ Layer contract: imports :mod:`..delivery` (to read an outbox) and nothing above 
 collector and the report import this package; ``core/`` and ``adapters/`` never do.
 """
 
-from .base import EventStore, IngestResult, Rejected, Row, StoreError, StoreUnavailable
+from .base import (
+    EventStore,
+    IngestResult,
+    Rejected,
+    Row,
+    StoreError,
+    StoreRefusing,
+    StoreUnavailable,
+)
 from .commands import events_command, stats_command, summary, summary_lines
 from .fields import MAX_EVENT_BYTES, NotAnEvent, make_row, occurred_at_ms
 from .open import DEFAULT_STORE_FILENAME, is_postgres, open_reader, open_store
@@ -30,6 +38,7 @@ __all__ = [
     "Row",
     "SqliteStore",
     "StoreError",
+    "StoreRefusing",
     "StoreUnavailable",
     "events_command",
     "is_postgres",

@@ -32,6 +32,12 @@ class StoreUnavailable(StoreError):
     Nothing of the failed call was committed, or it was committed in full."""
 
 
+class StoreRefusing(StoreUnavailable):
+    """The store answers but refuses every write, whatever the data: a read-only database or
+    transaction, a revoked privilege, a dropped table. An operator must act; the events are not
+    at fault, so senders keep them and resend (the collector answers 503), never rejected."""
+
+
 class Rejected(msgspec.Struct, frozen=True):
     index: int  # position in the ingested rows
     reason: str

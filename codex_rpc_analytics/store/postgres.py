@@ -9,11 +9,18 @@ first stored. Overlapping batches always list their events in the sender's outbo
 they take the key locks in one order and cannot deadlock; if one ever did, PostgreSQL's
 deadlock error is a retryable fault like any other.
 
-Faults are sorted in two: the database cannot be reached or is restarting (a connection, an
-operator-intervention, a resource or a transaction-rollback error, a timeout) raises
-:class:`StoreUnavailable`, and the pool reconnects on a later call; anything else the database
-refuses about the data (a class 22 error, say) is retried row by row, so one bad row is
-rejected by itself and the rest of the batch is stored.
+Faults are sorted in three, by SQLSTATE class:
+
+* the database cannot be reached or is restarting (a connection, an operator-intervention, a
+  resource or a transaction-rollback error, a timeout): :class:`StoreUnavailable`, and the pool
+  reconnects on a later call;
+* the database refuses *this data*: class 22 (data exception: a NUL character, a value out of
+  range) or class 23 (integrity constraint violation): the batch is retried row by row, so one
+  bad row is rejected by itself and the rest of the batch is stored;
+* anything else (a read-only database or transaction, 25006; a revoked INSERT privilege, 42501;
+  a dropped table; an internal error): the store refuses every row alike, whatever it holds, so
+  no row is to blame: :class:`StoreRefusing`, and the collector answers 503 so the sender keeps
+  the batch. Rejecting each row there would turn an operator's mistake into silent data loss.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from .base import (
     Rejected,
     Row,
     StoreError,
+    StoreRefusing,
     StoreUnavailable,
     payload_filter,
 )
@@ -82,6 +90,23 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATE classes that blame the row, not the store (see the module's docstring).
+DATA_ERROR_CLASSES = ("22", "23")
+
+
+def is_data_error(exc: asyncpg.PostgresError) -> bool:
+    """Whether the database refused the rows themselves (so another row may well pass)."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate[:2] in DATA_ERROR_CLASSES
+
+
+def _refuses_writes(exc: asyncpg.PostgresError) -> bool:
+    """A read-only database or transaction (class 25) or a missing privilege (42501): the
+    collector starts and answers 503 until an operator fixes it (not a fatal start error)."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate[:2] == "25" or sqlstate == "42501"
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, fit for output."""
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
@@ -124,13 +149,16 @@ class PostgresStore(EventStore):
             pool = await asyncpg.create_pool(
                 self._dsn, min_size=1, max_size=self._max_connections,
                 timeout=CONNECT_TIMEOUT_S, command_timeout=COMMAND_TIMEOUT_S,
-                init=_prepare_connection,
+                # Readers never write: they open a read-only standby as well.
+                init=_prepare_connection if self._migrate else None,
             )
         except (asyncpg.exceptions.ClientConfigurationError, ValueError) as exc:
             raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"cannot reach {self.display}: {_describe(exc)}") from None
         except asyncpg.PostgresError as exc:
+            if _refuses_writes(exc):
+                raise self._refusing(exc) from None
             # Authentication, unknown database, a malformed DSN: not going to fix itself.
             raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
         try:
@@ -143,6 +171,8 @@ class PostgresStore(EventStore):
             await pool.close()
             if isinstance(exc, _TRANSIENT):
                 raise StoreUnavailable(f"cannot reach {self.display}: {_describe(exc)}") from None
+            if isinstance(exc, asyncpg.PostgresError) and _refuses_writes(exc):
+                raise self._refusing(exc) from None
             raise
         return pool
 
@@ -154,9 +184,15 @@ class PostgresStore(EventStore):
             inserted = await self._insert(pool, rows)
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
-        except asyncpg.PostgresError:
+        except asyncpg.PostgresError as exc:
+            if not is_data_error(exc):
+                raise self._refusing(exc) from None
             return await self._insert_one_by_one(pool, rows)
         return IngestResult(inserted, len(rows) - inserted)
+
+    def _refusing(self, exc: asyncpg.PostgresError) -> StoreRefusing:
+        return StoreRefusing(f"store {self.display} refuses writes (SQLSTATE "
+                             f"{getattr(exc, 'sqlstate', None) or '?'}): {_describe(exc)}")
 
     async def _insert(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> int:
         async with pool.acquire() as conn:
@@ -180,6 +216,9 @@ class PostgresStore(EventStore):
                 # What was inserted so far stays; the sender resends the batch, which skips it.
                 raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
             except asyncpg.PostgresError as exc:
+                if not is_data_error(exc):
+                    # Not this row's fault after all: the sender resends the whole batch.
+                    raise self._refusing(exc) from None
                 rejected.append(Rejected(index, f"the store refused it: {_describe(exc)}"))
         return IngestResult(inserted, len(rows) - inserted - len(rejected), rejected)
 
