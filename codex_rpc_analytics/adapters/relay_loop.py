@@ -37,13 +37,13 @@ waited ``ANALYSIS_DELAY_S`` (a timer, for a session that went quiet), and at onc
 idles) or an ``rpcAnalytics/*`` request waits behind them (it is answered in relay order).
 The session hands a batch's events to delivery in one go (session.py).
 
-A flood. When the session reports that its backlog is past the point where bulk is taken
-out (``TapSession.flood_bytes``), the relay never idles, and the lines kept would still pile up:
-after each round of relaying, analysis earns a share of the time that round took, a quarter as
-the flood starts, growing to all of it as the backlog nears its bound, and spends it in turns of
-at most ``FLOOD_SLICE_S``. A line that takes longer than its turn (analysis always finishes the
-line it started) is paid back by the rounds after it, so the relay keeps at least half of the
-thread whatever the lines.
+A flood. Relay first, always: analysis never takes the thread while an fd is ready, however
+far behind it is. Past half its bound the session takes the notifications analytics never reads
+out of each chunk as it is queued (``TapSession.flood_bytes``, byte-level, after the chunk was
+written), so what waits is the lines analytics needs; past the whole bound chunks are relayed
+and dropped unanalysed (counted). A relay that never idles therefore loses analytics, never
+speed; a real flood (a server writing as fast as it can) leaves the relay idle whenever the
+server has not written the next chunk yet, and that is when the kept lines are analysed.
 
 Spinning. After it relayed something, the loop keeps calling ``poll(0)`` for ``spin`` seconds
 (50 µs by default) before it blocks. A relay is a third process in the chain: every message
@@ -87,10 +87,6 @@ ANALYSIS_SLICE_S = 50e-6
 ANALYSIS_BEFORE_SLEEP_S = 0.2
 ANALYSIS_DELAY_S = 0.4
 ANALYSIS_BATCH_BYTES = 256 * 1024
-# A flood (see "A flood"): the least share of relaying time analysis gets, and its longest
-# turn at once.
-FLOOD_SHARE = 0.25
-FLOOD_SLICE_S = 0.002
 # After relaying, keep polling without sleeping for this long before blocking (see SPIN above).
 DEFAULT_SPIN_S = 50e-6
 
@@ -214,7 +210,6 @@ class RelayLoop:
         catch = spin
         spin_after_c2s = spin_after_s2c = spin > 0.0
         spin_until = 0.0
-        credit = 0.0  # a flood: analysis time earned by relaying and not used yet
         last_relay_at = 0.0
         last_was_c2s = True
         if tick():
@@ -372,20 +367,6 @@ class RelayLoop:
                 last_relay_at = moment
                 if spin_after_c2s if last_was_c2s else spin_after_s2c:
                     spin_until = moment + spin
-            if busy and session.backlog_bytes > session.flood_bytes:
-                # A flood: the relay never idles, and the lines kept still pile up. Analysis
-                # earns a share of each round's relaying time, from a quarter as the flood
-                # starts to all of it at the bound; a line that took longer is paid back by
-                # the rounds after it (analysis always finishes the line it started).
-                instant = clock()
-                fill = ((session.backlog_bytes - session.flood_bytes)
-                        / (session.max_backlog_bytes - session.flood_bytes))
-                credit += (instant - moment) * (FLOOD_SHARE + (1.0 - FLOOD_SHARE) * min(fill, 1.0))
-                if credit > 0.0:
-                    busy = process(min(credit, FLOOD_SLICE_S))
-                    credit -= clock() - instant
-            elif credit:
-                credit = 0.0
 
     # -- rare paths -----------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ the notifications the tap never reads (deltas and the like, by their first bytes
 ``NotificationFilter.without_bulk``) are taken out before it is queued, so what waits is only the
 lines analytics needs (``initialize``, thread, turn and steer traffic, every answer); what was
 skipped is counted per direction, lines and bytes (``bulk_skipped_*`` in ``rpcAnalytics/status``).
-While flooded, the driver gives analysis a share of the thread (:attr:`TapSession.flooded`).
-Only a chunk that would take the backlog past the whole bound is dropped unanalysed (counted
-as ``analytics_dropped_*``), and that direction resynchronises at its next newline (the
-partial line around the gap is discarded rather than glued to the wrong bytes). The relay
-never waits.
+The driver still analyses only when its relay has nothing ready: flooded or not, analytics
+never takes time from the relay. Only a chunk that would take the backlog past the whole bound
+is dropped unanalysed (counted as ``analytics_dropped_*``), and that direction resynchronises
+at its next newline (the partial line around the gap is discarded rather than glued to the
+wrong bytes). The relay never waits.
 """
 
 from __future__ import annotations
@@ -167,12 +167,6 @@ class TapSession:
             self._gap[direction] = False
         self.backlog_bytes = backlog
         self._queue.append((direction, data, now, gap))
-
-    @property
-    def flooded(self) -> bool:
-        """Whether the backlog is past the point where bulk is taken out: the driver should then
-        give analysis time even while the relay is busy."""
-        return self.backlog_bytes > self.flood_bytes
 
     def extension_request(self, line: bytes, now: float) -> None:
         """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``

@@ -1,0 +1,93 @@
+"""Relay first, always: analytics never takes the thread while relayable bytes wait, flooded or
+not. Proven by the order of operations, not by a clock: the relay loop runs in this process
+over real pipes with a session that notes, each time analysis is given the thread, how many
+bytes the client had written that the relay had not read yet."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import termios
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from codex_rpc_analytics.adapters.relay_loop import RelayLoop
+from codex_rpc_analytics.adapters.session import TapSession
+from codex_rpc_analytics.core.tap import Direction
+
+PIPE_SIZE = 1 << 20
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in the pipe behind ``fd``."""
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+class WatchedSession(TapSession):
+    """A real session that notes each relayed chunk and each analysis slice, in order."""
+
+    def __init__(self, client_in: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.client_in = client_in
+        self.order: list[tuple[str, int]] = []
+
+    def observe(self, direction: Direction, data: bytes, now: float) -> None:
+        self.order.append(("relayed", len(data)))
+        super().observe(direction, data, now)
+
+    def process(self, budget: float) -> bool:
+        self.order.append(("analysis while unread bytes waited", _unread(self.client_in)))
+        return super().process(budget)
+
+
+@pytest.fixture
+def pipes() -> Iterator[list[tuple[int, int]]]:
+    made: list[tuple[int, int]] = []
+    yield made
+    for pair in made:
+        for fd in pair:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def test_a_flooded_backlog_never_holds_back_the_next_ready_chunk(
+        pipes: list[tuple[int, int]]) -> None:
+    client_in, child_in, child_out, client_out = (os.pipe() for _ in range(4))
+    pipes += [client_in, child_in, child_out, client_out]
+    capacity = min(fcntl.fcntl(pair[1], fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                   for pair in (client_in, child_in))
+    # Answers: lines analytics needs, so nothing is taken out as bulk and the backlog grows
+    # past half its bound (a flood) after a few 64 KiB chunks, and past the bound after more.
+    line_number, lines = 0, list[bytes]()
+    while (len(lines) + 1) * 200 < capacity - 4096:
+        lines.append(b'{"id":%d,"result":{"text":"%s"}}\n'
+                     % (line_number, b"x" * (200 - 32 - len(str(line_number)))))
+        line_number += 1
+    sent = b"".join(lines)
+    assert os.write(client_in[1], sent) == len(sent)
+    os.close(client_in[1])
+    session = WatchedSession(client_in[0], transport="stdio", delivery=None,
+                             max_backlog_bytes=256 * 1024)
+    relay = RelayLoop(client_in=client_in[0], client_out=client_out[1], child_in=child_in[1],
+                      child_out=child_out[0], session=session)
+    session.start(relay.reply)
+    try:
+        # Over once the client's input ended and analysis caught up; asked at every turn.
+        relay.run(lambda: relay.c2s_done and not session.pending, time.monotonic)
+    finally:
+        relay.close()
+    received = b""
+    while chunk := os.read(child_in[0], 1 << 16):
+        received += chunk
+    assert received == sent  # every byte, in order
+    relayed = [size for what, size in session.order if what == "relayed"]
+    assert sum(relayed) == len(sent) and len(relayed) > 8
+    counters = session.relay["c2s"]
+    assert counters.analytics_dropped_bytes > 0  # flooded, then past the bound: dropped
+    # Analysis ran, and only when the client had nothing left for the relay to read.
+    analysis = [unread for what, unread in session.order if what != "relayed"]
+    assert analysis and set(analysis) == {0}
