@@ -11,11 +11,17 @@ core/skim.py). The file is created (or truncated and tightened) with mode 0600: 
 user's prompts, paths and model output. stderr is not recorded (it passes straight through on
 its own fd), nor are the proxy's own ``rpcAnalytics/*`` requests and answers (they never were
 part of the session).
+
+A recording that cannot be written (disk full, ``/dev/full``, a file system gone) stops; the
+session and its relay go on. The user is told once, on stderr, what failed and what to do
+(one ``codex-rpc-analytics: error:`` line through ``logging``), ``rpcAnalytics/status`` says
+the recording stopped (``recording.stopped``), and the rows already on disk stay there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from pathlib import Path
@@ -26,6 +32,7 @@ import msgspec
 from .. import __version__
 from .redact import Redactor, redact_argv
 
+LOGGER = logging.getLogger(__name__)
 # Written in chunks of about this size; a crashed proxy loses at most the unwritten tail.
 _BUFFER_BYTES = 1 << 20
 
@@ -65,7 +72,9 @@ class Recorder:
         self.path = path
         self.redact = redact
         self._redactor = Redactor() if redact else None
-        self.lines = 0
+        self.lines = 0  # session lines written (to the buffer)
+        self.lines_saved = 0  # of them, those flushed to the file
+        self.stopped: str | None = None  # why the recording stopped before its end
         try:
             self._file: BinaryIO | None = _open_private(path)
         except OSError as error:
@@ -95,7 +104,8 @@ class Recorder:
         except UnicodeDecodeError:
             row = _Row(t, direction, raw_b64=line)
         self._write(_encoder.encode(row))
-        self.lines += 1
+        if self._file is not None:
+            self.lines += 1
 
     def meta(self, t: float, fields: dict[str, Any]) -> None:
         if self._file is not None:
@@ -106,21 +116,44 @@ class Recorder:
         if self._file is not None:
             try:
                 self._file.flush()
-            except OSError:
-                self._file = None  # disk full or gone: stop recording, never the relay
+            except OSError as error:
+                self._fail(error)  # disk full or gone: stop recording, never the relay
+            else:
+                self.lines_saved = self.lines
 
     def close(self, now: float, fields: dict[str, Any] | None = None) -> None:
         if self._file is None:
             return
         if fields:
             self.meta(now - self.started_at, fields)
-        with contextlib.suppress(OSError):
+        if self._file is None:  # the last row failed
+            return
+        try:
             self._file.close()
+        except OSError as error:
+            self._fail(error)
+        else:
+            self.lines_saved = self.lines
         self._file = None
+
+    def status(self) -> dict[str, Any]:
+        """For ``rpcAnalytics/status``: the file, the session lines in it (as of the last
+        flush), and why the recording stopped (None: it did not)."""
+        return {"path": str(self.path), "lines": self.lines_saved, "stopped": self.stopped}
 
     def _write(self, row: bytes) -> None:
         assert self._file is not None
         try:
             self._file.write(row + b"\n")
-        except OSError:
-            self._file = None
+        except OSError as error:
+            self._fail(error)
+
+    def _fail(self, error: OSError) -> None:
+        """Stop recording: close the file (what reached it stays) and tell the user once."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # flushing the rest fails the same way
+                file.close()
+        self.stopped = error.strerror or str(error)
+        LOGGER.error("recording %s stopped: %s; the session goes on unrecorded (free some "
+                     "space or give --record a file on another disk)", self.path, self.stopped)

@@ -264,6 +264,7 @@ class TapSession:
             "analyzer": msgspec.to_builtins(self.analyzer.stats()),
             "events": {"produced": self.events_produced, "by_type": dict(self.events_by_type)},
             "delivery": delivery,
+            "recording": None if self.recorder is None else self.recorder.status(),
         }
 
     def flush(self, timeout: float) -> dict[str, Any]:
@@ -302,6 +303,8 @@ class TapSession:
                 self.extension_requests += 1
                 if self._outgoing:  # the answer must account for every event before it
                     self._push()
+                if self._recorder_dirty:  # and the recording for every line (or its failure)
+                    self._flush_recorder()
                 assert self._extensions is not None
                 try:
                     self._extensions.handle(data)

@@ -77,7 +77,8 @@ async def test_extension_methods_answered_in_app_server_style() -> None:
         assert raw.startswith(b'{"id":1,"result":{"proxy":{')
         status = json.loads(raw)["result"]
         assert status["proxy"]["transport"] == "in_process"
-        assert set(status) == {"proxy", "relay", "analyzer", "events", "delivery"}
+        assert set(status) == {"proxy", "relay", "analyzer", "events", "delivery", "recording"}
+        assert status["recording"] is None  # none asked for
         unknown = await conn.send(b'{"id":"u","method":"rpcAnalytics/nope","params":{}}\n')
         assert await asyncio.wait_for(conn.receive(), 10) == (
             b'{"error":{"code":-32600,"message":"Invalid request: unknown variant '

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import stat
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.delivery.support import free_port, write_chatgpt_auth
-from tests.proxy.support import CLI, PYTHON, client_bytes, proxy, scripted
+from tests.proxy.support import CLI, PYTHON, client_bytes, proxy, read_line, scripted
 from tests.support import transcript
 
 SESSION = "gating_g1_no_analytics_section"
@@ -152,3 +153,68 @@ def test_replay_into_a_closed_pipe_is_not_an_error_of_the_transcript() -> None:
     stderr = process.stderr.read()
     assert b"cannot read transcript" not in stderr and b"Broken pipe" not in stderr, stderr
     assert status == 128 + signal.SIGPIPE
+
+
+STATUS = b'{"id":"s","method":"rpcAnalytics/status"}\n'
+
+
+def _record_into(tmp_path: Path, target: Path, file_size_limit: int | None = None
+                 ) -> tuple[int, bytes, dict[str, object]]:
+    """A session recorded into ``target``, relayed byte for byte (checked against the scripted
+    server without the proxy), then a status request: exit status, stderr, the status."""
+    script = transcript("fakeauth_full_flow")
+    direct = subprocess.run(scripted(script), input=client_bytes(script), capture_output=True,
+                            timeout=60, check=True).stdout
+
+    def limit_file_size() -> None:
+        if file_size_limit is not None:  # writes past it fail with EFBIG (SIGXFSZ ignored)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    process = subprocess.Popen(
+        proxy(tmp_path / "s", scripted(script), "--record", str(target)),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=limit_file_size)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(client_bytes(script))
+        process.stdin.flush()
+        relayed = b"".join(read_line(process.stdout) for _ in range(direct.count(b"\n")))
+        assert relayed == direct  # the relay went on, byte for byte
+        process.stdin.write(STATUS)  # after the whole session: every line was recorded
+        process.stdin.flush()
+        status: dict[str, object] = json.loads(read_line(process.stdout))["result"]
+        _stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stderr, status
+
+
+def test_a_recording_on_a_full_disk_stops_with_one_line_and_the_session_goes_on(
+        tmp_path: Path) -> None:
+    returncode, stderr, status = _record_into(tmp_path, Path("/dev/full"))
+    assert returncode == 0
+    assert status["recording"] == {"path": "/dev/full", "lines": 0,
+                                   "stopped": "No space left on device"}
+    assert stderr.decode().splitlines() == [
+        "codex-rpc-analytics: error: recording /dev/full stopped: No space left on device; the "
+        "session goes on unrecorded (free some space or give --record a file on another disk)"]
+
+
+def test_what_was_recorded_before_the_disk_filled_stays(tmp_path: Path) -> None:
+    recording = tmp_path / "session.rpc.jsonl"
+    limit = 20_000  # the session's recording is about twice that
+    returncode, stderr, status = _record_into(tmp_path, recording, limit)
+    assert returncode == 0
+    recorded = status["recording"]
+    assert isinstance(recorded, dict) and recorded["stopped"] == "File too large"
+    # (The limit is the whole process's: the outbox fails too, and says so in its own line.)
+    assert [line for line in stderr.decode().splitlines() if "recording" in line] == [
+        f"codex-rpc-analytics: error: recording {recording} stopped: File too large; the "
+        "session goes on unrecorded (free some space or give --record a file on another disk)"]
+    data = recording.read_bytes()
+    assert len(data) == limit  # everything up to the failure reached the file
+    rows = [json.loads(line) for line in data.splitlines()[:-1]]  # the last is cut short
+    assert rows[0]["dir"] == "meta" and len(rows) > 20
+    assert recorded["lines"] <= len(rows) - 1  # the status counts only flushed lines
