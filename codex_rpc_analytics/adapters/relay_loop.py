@@ -18,9 +18,13 @@ whoever else shares it) fail with ``EAGAIN``. When it is a pipe or FIFO (what ID
 give us), the loop opens ``/proc/self/fd/1`` instead: a *new* description of the same pipe,
 non-blocking, private to us, and nothing to restore at exit. That keeps the relay transparent:
 codex keeps reading its stdin while its stdout is blocked, and so does the proxy, so a client
-that writes a lot before it reads sees the same flow control as with codex itself. Where that
-is impossible (a terminal, a file, a socket, no ``/proc``) the write to the client blocks, which
-is what a terminal or file costs anyway.
+that writes a lot before it reads sees the same flow control as with codex itself. A Unix
+socket cannot be reopened that way, and it is what Node (libuv) gives a child for piped stdio,
+so VS Code's extensions hand the proxy sockets: the loop writes to one with
+``send(MSG_DONTWAIT)`` and reads one with ``recv(MSG_DONTWAIT)``, non-blocking per call, and
+never sets ``O_NONBLOCK`` on a description it shares. Where neither is possible (a terminal, a
+file, no ``/proc``) the write to the client blocks, which is what a terminal or file costs
+anyway.
 
 Analytics runs on this thread too, but only when the relay is idle: each relayed chunk is
 queued for the ``TapSession`` (an append); once ``poll(0)`` reports nothing ready, the session
@@ -67,8 +71,10 @@ injected here at the next line boundary of the server's output. The child's exit
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
+import socket
 import stat
 import time
 from collections import deque
@@ -92,6 +98,9 @@ DEFAULT_SPIN_S = 50e-6
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
+# A socket is read and written without blocking per call, never by its shared O_NONBLOCK flag;
+# a peer gone is EPIPE, not SIGPIPE.
+DONT_WAIT = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
 
 
 def private_nonblocking_writer(fd: int) -> int | None:
@@ -102,6 +111,22 @@ def private_nonblocking_writer(fd: int) -> int | None:
             return None
         return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
+        return None
+
+
+def socket_of(fd: int) -> socket.socket | None:
+    """A socket object on a duplicate of ``fd`` when ``fd`` is a socket (the same open file
+    description, flags untouched), else None."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
+        duplicate = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        return socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
         return None
 
 
@@ -146,9 +171,15 @@ class RelayLoop:
             os.set_blocking(fd, False)
         self._answers: deque[bytes] = deque()
         self._answers_received = 0
-        # Where client-bound bytes are written: a private non-blocking descriptor if possible.
+        # Where client-bound bytes are written: a private non-blocking descriptor if possible,
+        # else send(MSG_DONTWAIT) on a socket, else a (blocking) write.
         self._out_private = private_nonblocking_writer(client_out)
         self._out_fd = self._out_private if self._out_private is not None else client_out
+        self._out_socket = None if self._out_private is not None else socket_of(client_out)
+        self._in_socket = socket_of(client_in)
+        self._write_out: Callable[[bytes | memoryview], int] = (
+            functools.partial(os.write, self._out_fd) if self._out_socket is None
+            else self._send_out)
         self._out_pending: deque[memoryview] = deque()
         self._out_closing = False
         self._in_pending: memoryview | None = None
@@ -180,6 +211,10 @@ class RelayLoop:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._out_private = self._child_exit_fd = None
+        for sock in (self._in_socket, self._out_socket):
+            if sock is not None:
+                sock.close()
+        self._in_socket = self._out_socket = None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -193,6 +228,12 @@ class RelayLoop:
         # Each chunk is stamped with time.time() after it was written: the analysis may run
         # much later (it waits for an idle relay), and the events need the relay's time.
         read, write, now = os.read, os.write, time.time
+        read_client = read
+        if self._in_socket is not None:
+            recv = self._in_socket.recv
+
+            def read_client(_fd: int, size: int) -> bytes:
+                return recv(size, DONT_WAIT)
         session = self.session
         observe, extension_request, process = (session.observe, session.extension_request,
                                                session.process)
@@ -302,7 +343,7 @@ class RelayLoop:
                         due = deadline()
                 elif fd == client_in:  # -- client → server
                     try:
-                        data = read(client_in, READ_SIZE)
+                        data = read_client(client_in, READ_SIZE)
                     except BlockingIOError:
                         continue
                     except OSError:
@@ -439,6 +480,9 @@ class RelayLoop:
         if not self.c2s_done:
             self.c2s_done = True
             self._unwatch(self.client_in)
+            if self._in_socket is not None:  # our duplicate would keep the socket open
+                self._in_socket.close()
+                self._in_socket = None
             _close_in_place(self.client_in)
 
     def _close_child_in(self) -> None:
@@ -450,6 +494,10 @@ class RelayLoop:
 
     # server → client
 
+    def _send_out(self, data: bytes | memoryview) -> int:
+        assert self._out_socket is not None
+        return self._out_socket.send(data, DONT_WAIT)
+
     def _client_write(self, data: bytes) -> None:
         """``ClientOutput``'s writer: the whole chunk is taken; what the client cannot take yet
         waits, and the child's output is not read meanwhile. Raises OSError: client gone."""
@@ -458,7 +506,7 @@ class RelayLoop:
             pending.append(memoryview(data))
             return
         try:
-            written = os.write(self._out_fd, data)
+            written = self._write_out(data)
         except BlockingIOError:
             written = 0
         if written < len(data):
@@ -471,7 +519,7 @@ class RelayLoop:
         while pending:
             head = pending[0]
             try:
-                written = os.write(self._out_fd, head)
+                written = self._write_out(head)
             except BlockingIOError:
                 return
             except OSError:
@@ -525,4 +573,7 @@ class RelayLoop:
             with contextlib.suppress(OSError):
                 os.close(self._out_private)
             self._out_private = None
+        if self._out_socket is not None:  # our duplicate would keep the socket open
+            self._out_socket.close()
+            self._out_socket = None
         _close_in_place(self.client_out)

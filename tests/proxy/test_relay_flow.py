@@ -3,10 +3,12 @@ and the same flow control a client would get from the child itself."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -243,3 +245,88 @@ def test_the_grace_holds_while_the_relay_never_idles(tmp_path: Path, spawn: Spaw
     child = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
     os.kill(child, signal.SIGKILL)
     assert process.wait(10) == 128 + signal.SIGKILL
+
+
+class SocketStdio:
+    """The proxy with Unix sockets for stdin and stdout, as Node (libuv) gives a child piped
+    stdio: ``client`` writes the proxy's stdin and reads its stdout; ``proxy_ends`` are the
+    proxy's ends, the same open file descriptions the proxy has as its fd 0 and 1."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.stdin_client, stdin_proxy = socket.socketpair()
+        self.stdout_client, stdout_proxy = socket.socketpair()
+        self.proxy_ends = [stdin_proxy, stdout_proxy]
+        self.flags_before = [fcntl.fcntl(end.fileno(), fcntl.F_GETFL) for end in self.proxy_ends]
+        self.process = subprocess.Popen(command, stdin=stdin_proxy.fileno(),
+                                        stdout=stdout_proxy.fileno(), stderr=subprocess.PIPE)
+
+    def flags(self) -> list[int]:
+        return [fcntl.fcntl(end.fileno(), fcntl.F_GETFL) for end in self.proxy_ends]
+
+    def let_go(self) -> None:
+        """Close our copies of the proxy's ends (else its EOF would never reach us)."""
+        for end in self.proxy_ends:
+            end.close()
+
+    def write_all_then_close(self, data: bytes) -> threading.Thread:
+        def write() -> None:
+            self.stdin_client.sendall(data)
+            self.stdin_client.shutdown(socket.SHUT_WR)
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        return writer
+
+    def read_all(self) -> bytes:
+        received = bytearray()
+        self.stdout_client.settimeout(30)  # a deadlocked relay fails the test, not hangs it
+        while chunk := self.stdout_client.recv(1 << 16):
+            received += chunk
+        return bytes(received)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        for sock in (self.stdin_client, self.stdout_client, *self.proxy_ends):
+            sock.close()
+
+
+def test_unix_sockets_as_stdio_relay_byte_for_byte_and_keep_their_flags(tmp_path: Path) -> None:
+    data = _payload(4 << 20, seed=5)
+    stdio = SocketStdio(proxy(tmp_path / "s", ["cat"]))
+    try:
+        stdio.write_all_then_close(data)
+        first = stdio.stdout_client.recv(1)  # the proxy is relaying now
+        assert stdio.flags() == stdio.flags_before  # O_NONBLOCK untouched: they are shared
+        stdio.let_go()
+        assert first + stdio.read_all() == data
+        assert stdio.process.wait(10) == 0
+    finally:
+        stdio.stop()
+
+
+def test_over_unix_sockets_client_to_server_keeps_flowing_while_the_client_does_not_read(
+    tmp_path: Path,
+) -> None:
+    """As with pipes (above): a relay that blocked writing to the client's socket would stop
+    reading the client, and the client's writes would never complete."""
+    count = tmp_path / "count"
+    stdio = SocketStdio(proxy(tmp_path / "s", [PYTHON, "-c", READS_WHILE_BLOCKED, str(count)]))
+    try:
+        data = b"z" * 65535 + b"\n"
+        writer = stdio.write_all_then_close(data * 32)  # 2 MiB, more than the sockets hold
+        writer.join(20)
+        assert not writer.is_alive(), "the client's writes never completed: the relay blocked"
+        deadline = time.monotonic() + 20
+        while not count.exists():
+            assert time.monotonic() < deadline, "the child never got the client's bytes"
+            time.sleep(0.02)
+        assert int(count.read_text()) == 32 * len(data)
+        assert stdio.flags() == stdio.flags_before
+        stdio.let_go()
+        received = stdio.read_all()
+        assert len(received) == 128 * 65536 and set(received) == {ord("y"), ord("\n")}
+        assert stdio.process.wait(10) == 0
+    finally:
+        stdio.stop()
