@@ -150,7 +150,7 @@ class PostgresStore(EventStore):
                 self._dsn, min_size=1, max_size=self._max_connections,
                 timeout=CONNECT_TIMEOUT_S, command_timeout=COMMAND_TIMEOUT_S,
                 # Readers never write: they open a read-only standby as well.
-                init=_prepare_connection if self._migrate else None,
+                init=_prepare_connection if self._migrate else None, reset=_keep_session,
             )
         except (asyncpg.exceptions.ClientConfigurationError, ValueError) as exc:
             raise StoreError(f"cannot open {self.display}: {_describe(exc)}") from None
@@ -258,6 +258,15 @@ class PostgresStore(EventStore):
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
     """Every new pooled connection gets its staging table (temporary: per connection)."""
     await conn.execute(_CREATE_STAGING)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection goes back to the pool with: asyncpg's default reset is one more round
+    trip after every batch (``RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()``),
+    5 % of the collector's CPU and some of PostgreSQL's, to undo what this store never does
+    (it sets nothing on a session, holds no cursor outside a transaction, listens to nothing,
+    takes only transaction-level locks). An open transaction is still rolled back by the pool
+    before this is called."""
 
 
 def _describe(exc: BaseException) -> str:

@@ -101,6 +101,26 @@ async def test_typed_columns_hold_what_a_team_groups_by(store_spec: str) -> None
         await store.close()
 
 
+async def test_a_large_event_is_stored_compressed_and_read_back_byte_for_byte(
+    store_spec: str,
+) -> None:
+    # Over PostgreSQL's ~2 KB row threshold the payload is compressed (LZ4 from migration 3,
+    # the cheaper codec on the ingest path); what is read back is still the sender's bytes.
+    notes = ",".join(f'"note {i}: {"ab" * (i % 7)}"' for i in range(400))
+    large = ('{"event_type":"codex_turn_event","event_params":{"thread_id":"t",'
+             f'"notes":[{notes}]}}}}').encode()
+    assert len(large) > 4000
+    store = await open_store(store_spec, migrate=True)
+    try:
+        await store.ingest([make_row("team-a", "large", large, RECEIVED_MS)])
+        assert [p async for p in store.payloads([], None)] == [large]
+        if store.dialect == "postgresql":
+            assert await store.fetch("SELECT pg_column_compression(payload) FROM events") == [
+                ("lz4",)]
+    finally:
+        await store.close()
+
+
 async def test_unknown_event_types_are_stored_and_counted(store_spec: str) -> None:
     future = [
         b'{"event_type":"codex_compaction_event","event_params":{"thread_id":"t","status":7}}',
