@@ -46,10 +46,7 @@ def add_parser(subparsers: Subcommands) -> None:
                          help="share the port with other collectors on this machine "
                               "(SO_REUSEPORT: the kernel spreads connections over them)")
     add_tokens_option(collect)
-    collect.add_argument(
-        "--read-tokens", type=Path, metavar="FILE",
-        help="the read tokens file: who may open the dashboard at / (default: "
-             f"{READ_TOKENS_FILENAME} in the state directory)")
+    add_read_tokens_option(collect)
     collect.set_defaults(run=run_collect)
 
     commands = collect.add_subparsers(dest="collect_command", metavar="token")
@@ -64,11 +61,13 @@ def add_parser(subparsers: Subcommands) -> None:
     add.add_argument("name", metavar="NAME")
     add_read_option(add)
     add_tokens_option(add)
+    add_read_tokens_option(add)
     add_state_dir_option(add)
     add.set_defaults(run=run_token_add)
     listing = token_commands.add_parser("list", help="print the names in the tokens file")
     add_read_option(listing)
     add_tokens_option(listing)
+    add_read_tokens_option(listing)
     add_state_dir_option(listing)
     listing.set_defaults(run=run_token_list)
 
@@ -79,22 +78,49 @@ def add_tokens_option(parser: argparse.ArgumentParser) -> None:
         help=f"the ingest tokens file (default: {TOKENS_FILENAME} in the state directory)")
 
 
+def add_read_tokens_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--read-tokens", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+        help="the read tokens file: who may open the dashboard at / (default: "
+             f"{READ_TOKENS_FILENAME} in the state directory)")
+
+
 def add_read_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--read", action="store_true",
-        help=f"a read token for the dashboard at / ({READ_TOKENS_FILENAME}), not an ingest "
-             "token")
+        help=f"a read token for the dashboard at / ({READ_TOKENS_FILENAME}, or "
+             "--read-tokens FILE), not an ingest token")
 
 
-def tokens_path_of(args: argparse.Namespace) -> Path:
+def ingest_tokens_path_of(args: argparse.Namespace) -> Path:
     explicit: Path | None = getattr(args, "tokens", None)
-    default = READ_TOKENS_FILENAME if getattr(args, "read", False) else TOKENS_FILENAME
-    return explicit.expanduser() if explicit else state_dir_of(args) / default
+    return explicit.expanduser() if explicit else state_dir_of(args) / TOKENS_FILENAME
 
 
 def read_tokens_path_of(args: argparse.Namespace) -> Path:
-    explicit: Path | None = args.read_tokens
+    explicit: Path | None = getattr(args, "read_tokens", None)
     return explicit.expanduser() if explicit else state_dir_of(args) / READ_TOKENS_FILENAME
+
+
+def tokens_path_of(args: argparse.Namespace) -> Path:
+    """The file ``token add|list`` works on: ``--tokens`` names the ingest tokens file and
+    ``--read-tokens`` the read tokens file, never the other way round."""
+    if getattr(args, "read", False):
+        if getattr(args, "tokens", None) is not None:
+            raise UsageError("--tokens names the ingest tokens file; for a read token give "
+                             "--read-tokens FILE")
+        return read_tokens_path_of(args)
+    if getattr(args, "read_tokens", None) is not None:
+        raise UsageError("--read-tokens names the read tokens file: add --read for a read "
+                         "token")
+    return ingest_tokens_path_of(args)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -106,14 +132,18 @@ def _listen(text: str) -> tuple[str, int]:
 
 def run_collect(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
+    tokens, read_tokens = ingest_tokens_path_of(args), read_tokens_path_of(args)
+    if _same_file(tokens, read_tokens):
+        raise UsageError(f"--tokens and --read-tokens are both {tokens}: ingest and read "
+                         "tokens need files of their own")
     store = args.store or str(state_dir_of(args) / DEFAULT_STORE_FILENAME)
     logger = logging.getLogger("codex_rpc_analytics.collector")
     # asyncpg's pool logs each failed reconnection with a traceback; the collector says once
     # that the store is unavailable and once that it is back, which is what an operator needs.
     logging.getLogger("asyncpg").setLevel(logging.CRITICAL)
     try:
-        asyncio.run(serve(store, host, port, tokens_path_of(args), reuse_port=args.reuse_port,
-                          read_tokens_path=read_tokens_path_of(args), logger=logger,
+        asyncio.run(serve(store, host, port, tokens, reuse_port=args.reuse_port,
+                          read_tokens_path=read_tokens, logger=logger,
                           announce=sys.stderr))
     except StoreError as exc:
         raise CommandFailed(str(exc)) from None
@@ -125,11 +155,16 @@ def run_collect(args: argparse.Namespace) -> int:
 def run_token_add(args: argparse.Namespace) -> int:
     path = tokens_path_of(args)
     try:
+        before = token_names(path).count(args.name)
         token = add_token(path, args.name, read=args.read)
     except TokenFileError as exc:
         raise CommandFailed(str(exc)) from None
     print(token)
-    note(f"token for {args.name!r} added to {path}; it is shown only this once")
+    kind = "read token" if args.read else "token"
+    note(f"{kind} for {args.name!r} added to {path}; it is shown only this once")
+    if before:
+        note(f"{args.name!r} now has {before + 1} tokens in {path}; each works until its line "
+             "is deleted (rotation: delete the old one once the new one is in use)")
     return 0
 
 
