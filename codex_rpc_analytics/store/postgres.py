@@ -26,8 +26,8 @@ Faults are sorted in three, by SQLSTATE class:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Sequence
+from urllib.parse import unquote_plus
 
 import asyncpg
 
@@ -107,9 +107,39 @@ def _refuses_writes(exc: asyncpg.PostgresError) -> bool:
     return sqlstate[:2] == "25" or sqlstate == "42501"
 
 
+# Query parameters whose value is a secret (libpq's and asyncpg's names; keys are matched
+# case-insensitively and percent-decoded, as a URI parser would read them).
+SECRET_PARAMS = frozenset({"password", "sslpassword"})
+_MASK = "***"
+
+
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, fit for output."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
+    """The DSN without any password, fit for output (logs, errors, the report, the
+    dashboard): the userinfo's password and every ``password``/``sslpassword`` query value
+    become ``***``.
+
+    Made for malformed DSNs too (they end up in "cannot open …" errors): a password may hold
+    an unencoded ``/``, ``?``, ``#`` or ``@``, so the userinfo is everything before the *last*
+    ``@`` (an ``@`` in the query masks more than needed, never less), and a query value runs to
+    the next ``&``, whatever it holds."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return _MASK
+    userinfo, at, hostpart = rest.rpartition("@")
+    if at and ":" in userinfo:
+        head, query = f"{userinfo.partition(':')[0]}:{_MASK}@", hostpart
+    else:
+        head, query = "", rest
+    base, question, params = query.partition("?")
+    if question:
+        masked = []
+        for part in params.split("&"):
+            key, eq, _ = part.partition("=")
+            if eq and unquote_plus(key).strip().lower() in SECRET_PARAMS:
+                part = f"{key}={_MASK}"
+            masked.append(part)
+        query = base + "?" + "&".join(masked)
+    return f"{scheme}://{head}{query}"
 
 
 class PostgresStore(EventStore):
