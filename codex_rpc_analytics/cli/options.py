@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import datetime
 from pathlib import Path
 
 from ..delivery import (
@@ -17,10 +15,8 @@ from ..delivery import (
     resolve_state_dir,
     with_configured_tokens,
 )
+from ..report.scope import parse_moment
 from .errors import UsageError
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -82,21 +78,10 @@ def sinks_of(args: argparse.Namespace, settings: Settings | None = None) -> list
     return with_configured_tokens(specs, (settings or settings_of(args)).sinks)
 
 
-def parse_since(text: str, now: float) -> float:
-    """Unix seconds, an ISO 8601 time, or an age such as 30m, 12h, 7d."""
-    duration = _DURATION.match(text)
-    if duration:
-        return now - float(duration.group(1)) * _SECONDS[duration.group(2)]
+def parse_since(text: str, now: float, flag: str = "--since") -> float:
+    """A ``--since``/``--until`` value (report/scope.py's parser, shared with the dashboard);
+    a bad one is a usage error naming the flag."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--since {text}: expected unix seconds, an ISO 8601 time or an age like 12h"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a naive time is local time, as people write it
-    return moment.timestamp()
+        return parse_moment(text, now)
+    except ValueError as error:
+        raise UsageError(f"{flag} {text}: {error}") from None

@@ -38,19 +38,11 @@ def add_parser(subparsers: Subcommands) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     now = time.time()
-    since = _moment("--since", args.since, now)
-    until = _moment("--until", args.until, now) if args.until is not None else now
+    since = parse_since(args.since, now)
+    until = parse_since(args.until, now, "--until") if args.until is not None else now
     if until <= since:
         raise UsageError(f"--until ({args.until}) must be later than --since ({args.since})")
     scope = Scope(since_ms=int(since * 1000), until_ms=int(until * 1000),
                   client=args.client, model=args.model)
     return report_command(state_dir_of(args), scope, args.output, store=args.store)
 
-
-def _moment(flag: str, text: str, now: float) -> float:
-    try:
-        return parse_since(text, now)
-    except ValueError:
-        raise UsageError(
-            f"{flag} {text}: expected unix seconds, an ISO 8601 time or an age like 12h"
-        ) from None

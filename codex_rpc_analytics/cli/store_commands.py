@@ -88,10 +88,7 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_events(args: argparse.Namespace) -> int:
     since = None
     if args.since is not None:
-        try:
-            since = parse_since(args.since, time.time())
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        since = parse_since(args.since, time.time())
     return events_command(_state_dir(args), sys.stdout, args.type, since, store=args.store)
 
 

@@ -9,11 +9,44 @@ integer expression on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 DAY_MS = 86_400_000
+# The last second datetime can show (9999-12-31T23:59:59Z): every moment is within [0, this].
+LAST_MOMENT_S = 253_402_300_799
+MOMENT_FORMS = "unix seconds, an ISO 8601 time or an age such as 30m, 12h, 7d"
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_moment(text: str, now: float) -> float:
+    """``--since``/``--until`` (CLI) and ``?since=``/``?until=`` (dashboard): unix seconds, an
+    ISO 8601 time (naive: local time), or an age before ``now``. The one parser of both.
+
+    Raises :class:`ValueError` with a one-line reason for anything else, including ``nan``,
+    ``inf``, a negative age and a time before 1970 or after 9999. An age reaching before 1970
+    (``100000d``) means "from the start": 0."""
+    text = text.strip()
+    age = _AGE.match(text)
+    if age:
+        return max(now - float(age.group(1)) * _SECONDS[age.group(2)], 0.0)
+    try:
+        moment = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected {MOMENT_FORMS}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.astimezone()  # a naive time is local time, as people write it
+        moment = parsed.timestamp()
+    if not math.isfinite(moment) or not 0 <= moment <= LAST_MOMENT_S:
+        raise ValueError(f"expected {MOMENT_FORMS}, between 1970 and 9999")
+    return moment
 STEER = "codex_turn_steer_event"
 
 

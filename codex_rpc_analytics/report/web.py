@@ -30,12 +30,11 @@ from ..store import EventStore, StoreError, StoreUnavailable, open_store
 from .build import build_report
 from .page import CSP
 from .panels import PARALLEL_QUERIES
-from .scope import Scope
+from .scope import Scope, parse_moment
 
 FRESH_FOR_S = 30.0
 DEFAULT_SINCE_S = 30 * 86400
 _MAX_CACHED = 32
-_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 #: token -> the reader's name, or None when the token is not a read token.
 Authorize = Callable[[str], str | None]
@@ -69,23 +68,20 @@ def presented_token(header: str | None) -> str | None:
     return None
 
 
-def _moment(text: str, now: float) -> float:
-    """Unix seconds or an age (``30m``, ``12h``, ``7d``), as the CLI's ``--since`` takes."""
-    if text and text[-1] in _DURATION and text[:-1].replace(".", "", 1).isdigit():
-        return now - float(text[:-1]) * _DURATION[text[-1]]
-    return float(text)
-
-
 def scope_of(request: web.Request, now: float) -> Scope:
+    """The page's window and filters from the query string; the ``report`` command's forms
+    (one parser, :func:`.scope.parse_moment`), a bad value answered 400 naming it."""
     query = request.query
-    try:
-        since = _moment(query["since"], now) if "since" in query else now - DEFAULT_SINCE_S
-        until = _moment(query["until"], now) if "until" in query else now
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text="since/until: unix seconds or an age such as 30m, 12h, 7d\n") from None
+    moments = {"since": now - DEFAULT_SINCE_S, "until": now}
+    for name in moments:
+        if name in query:
+            try:
+                moments[name] = parse_moment(query[name], now)
+            except ValueError as error:
+                raise web.HTTPBadRequest(text=f"{name}: {error}\n", headers=HEADERS) from None
+    since, until = moments["since"], moments["until"]
     if until <= since:
-        raise web.HTTPBadRequest(text="until must be later than since\n")
+        raise web.HTTPBadRequest(text="until must be later than since\n", headers=HEADERS)
     # Minutes, so that requests within a minute share a cached page.
     return Scope(since_ms=int(since // 60 * 60_000), until_ms=int(-(-until // 60) * 60_000),
                  client=query.get("client") or None, model=query.get("model") or None)
