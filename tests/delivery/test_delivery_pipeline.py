@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -57,6 +58,25 @@ def test_jsonl_sink_writes_exactly_the_payload_lines(tmp_path: Path) -> None:
     expected = b"".join(p + b"\n" for _, p in [*events, make_event(99)])
     assert out.read_bytes() == expected
     assert (out.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_existing_jsonl_file_readable_by_others_is_made_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "events.jsonl"
+    out.write_bytes(b"")
+    out.chmod(0o644)  # an older version's file, or one made under a loose umask
+    delivery = Delivery(state_dir=tmp_path / "state", sinks=[parse_sink_spec(f"jsonl:{out}")],
+                        batch_linger_s=0.01, logger=logging.getLogger("test.jsonl"))
+    delivery.start()
+    for n in range(3):
+        delivery.submit([make_event(n)])
+        assert delivery.flush(5).complete
+    delivery.close(5)
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert len(out.read_bytes().splitlines()) == 3
+    warnings = [r.getMessage() for r in caplog.records if "readable by others" in r.getMessage()]
+    assert len(warnings) == 1 and "0644" in warnings[0] and "made it 0600" in warnings[0]
 
 
 def test_submit_never_raises_and_bounds_memory(state_dir: Path) -> None:
