@@ -381,9 +381,22 @@ class Outbox:
             )
         return cursor.rowcount
 
-    def extend_lease(self, sink_key: str, seqs: Sequence[int], owner: str, until: float) -> None:
+    def extend_lease(self, sink_key: str, seqs: Sequence[int], owner: str, until: float
+                     ) -> list[int]:
+        """Extend ``owner``'s lease on those of ``seqs`` it still holds (pending, leased by it
+        or by nobody) and return them, in order. A row whose lease expired and that another
+        process claimed since is not taken back: that process sends it, not us."""
+        if not seqs:
+            return []
         with _transaction(self._conn):
-            self._lease(sink_key, seqs, owner, until)
+            marks = _marks(seqs)
+            held = [row[0] for row in self._conn.execute(
+                f"SELECT seq FROM deliveries WHERE sink_key = ? AND seq IN ({marks})"
+                " AND state = 'pending' AND (lease_owner = ? OR lease_owner IS NULL)"
+                " ORDER BY seq", (sink_key, *seqs, owner))]
+            if held:
+                self._lease(sink_key, held, owner, until)
+        return held
 
     def _lease(
         self, sink_key: str, seqs: Sequence[int], owner: str | None, until: float | None

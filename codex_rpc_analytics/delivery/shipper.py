@@ -301,15 +301,27 @@ class Shipper:
                 "%s refused a %d-byte batch as too large (413): splitting it, and sending "
                 "batches of at most %d bytes from now on", self.key, body, cap)
         half = len(batch.seqs) // 2
-        for part in (slice(0, half), slice(half, None)):
-            piece = Batch(seqs=batch.seqs[part], event_ids=batch.event_ids[part],
-                          payloads=batch.payloads[part], originator=batch.originator)
-            # The whole batch was leased at claim time; keep each piece's lease fresh.
-            self._outbox.extend_lease(self.key, piece.seqs, self._owner,
-                                      time.time() + self._lease_s())
-            if not await self._deliver(piece):
+        for part in (range(half), range(half, len(batch.seqs))):
+            # The whole batch was leased at claim time; sending the first piece may have taken
+            # longer than that lease (retries), and another process may have claimed the rest
+            # since: send only what is still ours, with a fresh lease.
+            held = set(self._outbox.extend_lease(
+                self.key, [batch.seqs[i] for i in part], self._owner,
+                time.time() + self._lease_s()))
+            mine = [i for i in part if batch.seqs[i] in held]
+            if len(mine) < len(part):
+                lost = len(part) - len(mine)
+                self._account_lost(lost)
+                self._logger.info("%s: %d events of a split batch were taken over by another "
+                                  "process; it sends them", self.key, lost)
+            if mine and not await self._deliver(_pick(batch, mine)):
                 return False
         return True
+
+    def _account_lost(self, n: int) -> None:
+        # Another process settles them; this one no longer counts them as pending.
+        with self._status_lock:
+            self._status.pending = max(self._status.pending - n, 0)
 
     async def _pause(self, delay: float, *, watch_credentials: bool) -> None:
         """Wait ``delay`` before a retry; cut short by closing, or (``watch_credentials``) by a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from codex_rpc_analytics.delivery import (
     Delivery,
+    Outbox,
     RetryPolicy,
     flush_command,
     parse_sink_spec,
@@ -449,3 +451,59 @@ async def test_codex_form_uses_codex_own_base_url(
     await refused.close_async(2)
     assert "loopback" in (refused.status().sinks[0].disabled_reason or "")
     assert sum("loopback" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_split_batch_never_takes_back_rows_another_process_claimed(
+    aiohttp_server: Any,
+    collector: Collector,
+    codex_home: Path,
+    state_dir: Path,
+    fast_policy: RetryPolicy,
+) -> None:
+    """A 413 splits a batch; while the first half is being sent, the rest's lease may expire
+    and another process (another proxy, a `flush`) claim it. The splitting sender must then
+    leave those rows to their new owner instead of re-leasing and sending them a second time."""
+    server = await aiohttp_server(collector.app())
+    url = f"http://127.0.0.1:{server.port}/backend-api/"
+    delivery = _delivery(state_dir, url, codex_home, fast_policy)
+    events = [make_event(i) for i in range(4)]
+    collector.script = [(413, {})]
+    taken: list[str] = []
+
+    def other_process_claims_the_rest(received: Received) -> None:
+        if len(collector.requests) != 2:  # the first half, after the 413
+            return
+        other = Outbox.open(state_dir)
+        try:
+            key = delivery.status().sinks[0].key
+            # The splitting sender's lease on the second half runs out (as it does when the
+            # first half takes retries longer than the lease)...
+            marks = ",".join("?" * len(received.ids))
+            clock = sqlite3.connect(state_dir / "outbox.sqlite3", timeout=5)
+            with clock:
+                clock.execute(
+                    "UPDATE deliveries SET lease_until = 0 WHERE state = 'pending' AND seq IN"
+                    f" (SELECT seq FROM events WHERE event_id NOT IN ({marks}))", received.ids)
+            clock.close()
+            # ...and another process claims those rows, and delivers them itself.
+            batch = other.claim_batch(key, "another-process", max_events=100,
+                                      max_body_bytes=1 << 20, lease_s=60,
+                                      group_by_originator=True)
+            assert batch is not None
+            taken.extend(batch.event_ids)
+            other.mark_delivered(key, batch.seqs)
+        finally:
+            other.close()
+
+    collector.on_request = other_process_claims_the_rest
+    delivery.start()
+    delivery.submit(events)
+    assert (await delivery.flush_async(10)).complete
+    await delivery.close_async(5)
+    first, half = collector.requests[:2]
+    assert first.status == 413 and len(half.ids) == 2 and len(taken) == 2
+    assert sorted(half.ids + taken) == sorted(first.ids)
+    sent_after = [i for r in collector.requests[2:] for i in r.ids]
+    assert not set(sent_after) & set(taken), "rows another process claimed were sent again"
+    assert outbox_rows(state_dir, "SELECT state, COUNT(*) FROM deliveries GROUP BY 1") == [
+        ("delivered", 4)]
