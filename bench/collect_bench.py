@@ -128,16 +128,29 @@ async def _count(dsn: str) -> int:
         await conn.close()
 
 
-async def _copy(dsn: str, events: list[bytes]) -> float:
-    store = await open_store(dsn, migrate=True)  # the same schema and indexes
+async def _copy(server: pgserver.PgServer, dsn: str, events: list[bytes]) -> tuple[float, float]:
+    """Seconds the COPY took and PostgreSQL's CPU seconds for it."""
+    store = await open_store(dsn, migrate=True)  # the same schema, indexes and compression
     await store.close()
     now = int(time.time() * 1000)
     rows = [make_row("bench", f"bench-{i}", e, now) for i, e in enumerate(events)]
     conn = await asyncpg.connect(dsn)
     try:
+        server_before = _server_cpu_s(server)
         started = time.perf_counter()
         await conn.copy_records_to_table("events", records=rows, columns=list(COLUMN_NAMES))
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        return elapsed, _server_cpu_s(server) - server_before  # before the backend exits
+    finally:
+        await conn.close()
+
+
+async def _drop(server: pgserver.PgServer, name: str) -> None:
+    """Drop a run's database once it is counted: otherwise autovacuum works through its 50,000
+    new rows during a later run (a few µs an event), and that run's PostgreSQL CPU counts it."""
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 
@@ -184,6 +197,7 @@ def _collect_run(server: pgserver.PgServer, name: str, n_collectors: int, tokens
         for collector in collectors:
             collector.stop()
     stored = asyncio.run(_count(dsn))
+    asyncio.run(_drop(server, name))
     assert stored == len(events), (stored, len(events))
     n = len(events)
     return {"events_per_s": n / elapsed, "p50_ms": _pct(latencies, 0.50),
@@ -211,15 +225,18 @@ def run(n_events: int = 50_000, rounds: int = 3) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="cra-collect-bench-"))
     tokens = root / "tokens"
     token = add_token(tokens, "bench")
-    results: dict[str, list[Any]] = {"copy": [], "1": [], "3": []}
+    results: dict[str, list[Any]] = {"copy": [], "copy_server_cpu_us": [], "1": [], "3": []}
     load = os.getloadavg()[0]
     try:
         for r in range(rounds):
             for n in (1, 3):
                 results[str(n)].append(
                     _collect_run(server, f"collect_{n}_{r}", n, tokens, token, events))
-            copy_s = asyncio.run(_copy(server.create_database(f"copy_{r}"), events))
+            copy_s, copy_server_s = asyncio.run(
+                _copy(server, server.create_database(f"copy_{r}"), events))
+            asyncio.run(_drop(server, f"copy_{r}"))
             results["copy"].append(n_events / copy_s)
+            results["copy_server_cpu_us"].append(copy_server_s / n_events * 1e6)
     finally:
         server.cleanup()
         for path in root.iterdir():
@@ -229,7 +246,8 @@ def run(n_events: int = 50_000, rounds: int = 3) -> dict[str, Any]:
     print(f"   {n_events:,} events ({sum(map(len, events)) / n_events:,.0f} B each) in batches of"
           f" {BATCH} over {CONCURRENCY} connections, {rounds} rounds; load average"
           f" {load:.1f} before, {os.getloadavg()[0]:.1f} after")
-    print(f"   raw asyncpg COPY of the same rows (the limit): {_span(copy)} events/s")
+    print(f"   raw asyncpg COPY of the same rows (the limit): {_span(copy)} events/s;"
+          f" CPU an event: PostgreSQL {_span(results['copy_server_cpu_us'], '.0f')} µs")
     for n in ("1", "3"):
         runs = results[n]
         rates = [x["events_per_s"] for x in runs]
