@@ -62,8 +62,10 @@ def _events(n: int) -> list[bytes]:
 
 class CollectProcess:
     def __init__(self, dsn: str, tokens: Path) -> None:
+        # -P: the installed package, as everything else here (`make bench` runs from the
+        # repository root, where `python -m` would import the working tree instead).
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codex_rpc_analytics", "collect", "--store", dsn,
+            [sys.executable, "-P", "-m", "codex_rpc_analytics", "collect", "--store", dsn,
              "--listen", "127.0.0.1:0", "--tokens", str(tokens)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True)
