@@ -78,8 +78,23 @@ async def summary(store: EventStore) -> dict[str, Any]:
     return figures
 
 
-def _nothing_recorded(state_dir: Path) -> bool:
+def nothing_recorded(state_dir: Path) -> bool:
+    """No outbox in ``state_dir`` yet: nothing was ever recorded there."""
     return not (state_dir / OUTBOX_FILENAME).is_file()
+
+
+def empty_summary(state_dir: Path) -> dict[str, Any]:
+    """The ``stats --json`` figures of an outbox where nothing was recorded yet: every count
+    zero, in the shape :func:`summary` gives, so a script reads both the same way."""
+    return {
+        "kind": "outbox",
+        "location": str(state_dir / OUTBOX_FILENAME),
+        "events": {"total": 0, "by_type": {}},
+        "threads": {"initialized": 0, "distinct": 0, "by_client": {},
+                    "by_initialization_mode": {}},
+        "turns": {"total": 0, "by_status": {}, "by_client": {}},
+        "sinks": {},
+    }
 
 
 async def summary_lines(store: EventStore) -> list[str]:
@@ -115,8 +130,12 @@ def stats_command(
 ) -> int:
     """A readable summary of a store (``store``, else the outbox in ``state_dir``); with
     ``as_json`` the same figures as one JSON document."""
-    if store is None and not as_json and _nothing_recorded(state_dir):
-        out.write(f"no events recorded yet in {state_dir}\n")
+    if store is None and nothing_recorded(state_dir):
+        # Not an error: a fresh install. Opening the outbox would create it, so say so here.
+        if as_json:
+            out.write(json.dumps(empty_summary(state_dir), indent=2) + "\n")
+        else:
+            out.write(f"no events recorded yet in {state_dir}\n")
         return 0
 
     async def run() -> str:
@@ -148,7 +167,7 @@ def events_command(
 ) -> int:
     """Print stored events, one compact JSON line each, oldest first; filter by type and by
     the time they were stored (``since``, Unix seconds)."""
-    if store is None and _nothing_recorded(state_dir):
+    if store is None and nothing_recorded(state_dir):
         return 0  # no events: no lines
 
     async def run() -> None:

@@ -103,6 +103,13 @@ def test_a_state_dir_where_nothing_was_recorded_says_so_and_exits_0(
     stats = run_cli("stats", state_dir=state_dir)
     assert (stats.returncode, stats.stderr) == (0, "")
     assert stats.stdout == f"no events recorded yet in {state_dir}\n"
+    # A script gets the figures it reads on a used outbox, every count zero: not an error.
+    as_json = run_cli("stats", "--json", state_dir=state_dir)
+    assert (as_json.returncode, as_json.stderr) == (0, "")
+    figures = json.loads(as_json.stdout)
+    assert figures["events"] == {"total": 0, "by_type": {}}
+    assert (figures["threads"]["initialized"], figures["turns"]["total"]) == (0, 0)
+    assert (figures["kind"], figures["sinks"]) == ("outbox", {})
     events = run_cli("events", state_dir=state_dir)
     assert (events.returncode, events.stdout, events.stderr) == (0, "", "")
     flush = run_cli("flush", state_dir=state_dir)
@@ -112,3 +119,14 @@ def test_a_state_dir_where_nothing_was_recorded_says_so_and_exits_0(
     assert (requeue.returncode, requeue.stderr) == (0, "")
     assert requeue.stdout.startswith("nothing rejected")
     assert state_dir.exists() == exists  # reading creates nothing
+
+
+def test_stats_json_has_one_shape_empty_or_not(blocked_session: tuple[Path, Path],
+                                               tmp_path: Path) -> None:
+    """A script written against a used outbox reads a fresh one without special cases."""
+    used = json.loads(run_cli("stats", "--json", state_dir=blocked_session[0]).stdout)
+    empty = json.loads(run_cli("stats", "--json", state_dir=tmp_path / "fresh").stdout)
+    assert set(used) == set(empty)
+    for section in ("events", "threads", "turns"):
+        assert set(used[section]) == set(empty[section]), section
+    assert used["sinks"] and empty["sinks"] == {}
