@@ -118,12 +118,11 @@ def test_core_imports_only_msgspec_and_the_pure_standard_library() -> None:
     assert violations == []
 
 
-def test_the_checks_see_what_they_should(tmp_path: Path) -> None:
+def test_the_checks_see_what_they_should() -> None:
     """Relative imports resolve from the module's own package, at any depth."""
     client = PACKAGE / "adapters" / "client" / "tracking.py"
     modules = {module for module, _, _ in imports_of(client)}
-    assert f"{NAME}.core.reducer" in modules or any(
-        m.startswith(f"{NAME}.core") for m in modules), modules
+    assert any(m.startswith(f"{NAME}.core.") for m in modules), modules  # from ...core.x
     assert f"{NAME}.adapters.client.worker" in modules
     session = {module for module, _, _ in imports_of(PACKAGE / "adapters" / "session.py")}
     assert NAME in session  # from .. import __version__: the package, not a folder
