@@ -13,7 +13,9 @@ Every command follows them (docs/cli.md says so to users):
   also names the help to read;
 * warnings are ``codex-rpc-analytics: warning: <message>`` (``warn()`` or any logger), remarks
   ``codex-rpc-analytics: <message>`` (``note()``); ``-q`` hides both; ``-v`` adds our
-  ``detail()`` lines and the libraries' informational ones, ``-vv`` their debugging too.
+  debugging lines (``detail()``, and any ``codex_rpc_analytics.*`` logger's: each batch a sink
+  took, each request a collector stored) and the libraries' informational ones, ``-vv`` their
+  debugging too.
 
 A command raises ``UsageError`` or ``CommandFailed``; ``main`` prints the line and exits.
 """
@@ -32,6 +34,9 @@ EXIT_USAGE = 2
 
 # Our own messages go through this logger so that -q/-v apply to them as to everything else.
 LOGGER = logging.getLogger("codex_rpc_analytics.cli")
+# Every module of the package logs under this one; -v opens its debugging lines (each sink's
+# deliveries, each collector request), -vv the libraries' too.
+PACKAGE_LOGGER = logging.getLogger("codex_rpc_analytics")
 
 
 class CommandError(Exception):
@@ -100,8 +105,9 @@ def configure_logging(verbosity: int) -> None:
     """Route every log record (ours and our libraries') to stderr with the program prefix.
 
     ``verbosity`` is the count of -v minus the count of -q. Default: warnings (everyone's)
-    and the commands' remarks (``note``). -q: errors only. -v: also the commands' ``detail``
-    lines and every logger's informational messages. -vv: everything.
+    and the commands' remarks (``note``). -q: errors only. -v: also our own debugging lines
+    (the commands' ``detail``, each batch a sink took, each request a collector stored) and
+    every library's informational messages. -vv: everything.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrefixedFormatter())
@@ -109,6 +115,7 @@ def configure_logging(verbosity: int) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    PACKAGE_LOGGER.setLevel(logging.NOTSET)
     if verbosity < 0:
         root.setLevel(logging.ERROR)
         LOGGER.setLevel(logging.ERROR)
@@ -118,6 +125,7 @@ def configure_logging(verbosity: int) -> None:
     elif verbosity == 1:
         root.setLevel(logging.INFO)
         LOGGER.setLevel(logging.DEBUG)
+        PACKAGE_LOGGER.setLevel(logging.DEBUG)
     else:
         root.setLevel(logging.DEBUG)
         LOGGER.setLevel(logging.DEBUG)

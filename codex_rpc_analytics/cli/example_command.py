@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING
 from ..delivery import Outbox, OutboxError
 from ..delivery.settings import CONFIG_ENV
 from ..examples.scripted_server import Script
-from .errors import CommandFailed, note
+from .errors import CommandFailed, note, verbosity_of
 
 if TYPE_CHECKING:
     from .errors import Subcommands
@@ -49,8 +49,11 @@ def add_parser(subparsers: Subcommands) -> None:
     parser.set_defaults(run=run)
 
 
-def proxy_command(state_dir: Path, transcript: Path) -> list[str]:
-    return [sys.executable, "-m", "codex_rpc_analytics", "proxy", "--state-dir", str(state_dir),
+def proxy_command(state_dir: Path, transcript: Path, *, verbose: bool = False) -> list[str]:
+    """``verbose``: the proxy's -v, so ``example -v`` shows what the proxy did (its sinks, each
+    delivery, what each sink holds at the end)."""
+    return [sys.executable, "-m", "codex_rpc_analytics", "proxy", *(["-v"] if verbose else []),
+            "--state-dir", str(state_dir),
             "--", sys.executable, "-m", "codex_rpc_analytics.examples.scripted_server",
             str(transcript)]
 
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         config = Path(tmp) / "config.toml"
         config.write_bytes(b"")
         env = {**os.environ, CONFIG_ENV: str(config)}
-        proxy = subprocess.Popen(proxy_command(state_dir, transcript), env=env,
+        proxy = subprocess.Popen(proxy_command(state_dir, transcript,
+                                               verbose=verbosity_of(args) > 0), env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert proxy.stdin is not None and proxy.stdout is not None
         received = _read_lines(proxy.stdout, len(script.opening))

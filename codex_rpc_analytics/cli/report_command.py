@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ..report import Scope, report_command
-from .errors import UsageError
+from ..store import redact_dsn
+from .errors import UsageError, detail
 from .options import add_state_dir_option, add_store_option, parse_since, state_dir_of
 
 if TYPE_CHECKING:
@@ -44,5 +45,14 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--until ({args.until}) must be later than --since ({args.since})")
     scope = Scope(since_ms=int(since * 1000), until_ms=int(until * 1000),
                   client=args.client, model=args.model)
-    return report_command(state_dir_of(args), scope, args.output, store=args.store)
+    state_dir = state_dir_of(args)
+    source = redact_dsn(args.store) if args.store else f"the outbox in {state_dir}"
+    detail(f"report: {source}, from {_iso(since)} to {_iso(until)}"
+           + (f", client {args.client}" if args.client else "")
+           + (f", model {args.model}" if args.model else ""))
+    return report_command(state_dir, scope, args.output, store=args.store)
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 

@@ -161,6 +161,8 @@ class Collector:
         )]
         answer = IngestAnswer(result.inserted, result.duplicates,
                               sorted(refused, key=lambda r: r.index))
+        self._logger.debug("%s: stored %d events, %d duplicates, %d refused", source,
+                           result.inserted, result.duplicates, len(refused))
         return web.Response(body=_encode(answer), content_type="application/json")
 
     def _note_store_down(self, exc: StoreError) -> None:

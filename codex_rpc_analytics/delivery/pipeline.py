@@ -583,6 +583,13 @@ class Delivery:
         result = self._result()
         if lost:
             result = FlushResult(complete=False, uncommitted=lost, sinks=result.sinks)
+        with self._lock:
+            committed = self._status.committed
+        self._logger.debug("outbox %s: %d events committed by this process", self._state_dir,
+                           committed)
+        for key, counts in sorted(result.sinks.items()):
+            self._logger.debug("%s at close: delivered %d, pending %d, rejected %d", key,
+                               counts.delivered, counts.pending, counts.rejected)
         self._close_outbox()
         self._stopped.set()
         return result

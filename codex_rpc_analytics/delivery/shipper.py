@@ -231,6 +231,8 @@ class Shipper:
             result = await self._sink.send(batch)
             if result.verdict is Verdict.DELIVERED:
                 self._delivered(batch, result)
+                self._logger.debug("%s: delivered %d events (%d bytes)", self.key,
+                                   len(batch.seqs), sum(len(p) for p in batch.payloads))
                 return True
             if result.too_large and len(batch.seqs) > 1:
                 return await self._split(batch)

@@ -20,10 +20,13 @@ COMMANDS = ["example", "proxy", "replay", "flush", "requeue", "stats", "events",
 
 
 def run_cli(*args: str, stdin: bytes = b"", state_dir: Path | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+            cwd: Path | None = None, config: Path | None = None,
+            ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if state_dir is not None:
         env["CODEX_RPC_ANALYTICS_STATE_DIR"] = str(state_dir)
+    if config is not None:
+        env["CODEX_RPC_ANALYTICS_CONFIG"] = str(config)
     result = subprocess.run([sys.executable, "-m", "codex_rpc_analytics", *args], input=stdin,
                             capture_output=True, timeout=60, check=False, env=env, cwd=cwd)
     return subprocess.CompletedProcess(result.args, result.returncode,
@@ -175,6 +178,42 @@ def test_minus_v_tells_more(tmp_path: Path) -> None:
     assert stats.stderr == f"{PROG}: debug: stats: state directory {tmp_path / 'state'}\n"
 
 
+def test_minus_v_shows_what_each_sink_was_given(tmp_path: Path) -> None:
+    """The proxy's stderr is shared with codex's: without -v it adds nothing on a good
+    session; with -v it tells where events went, batch by batch, and what each sink holds at
+    the end."""
+    from codex_rpc_analytics.cli.example_command import example_transcript
+    from codex_rpc_analytics.examples.scripted_server import Script
+
+    session = example_transcript()
+    client = b"".join(line + b"\n" for line in Script.load(session).client_lines())
+
+    def proxy(*flags: str, name: str) -> subprocess.CompletedProcess[str]:
+        sink = f"jsonl:{tmp_path / name / 'events.jsonl'}"
+        return run_cli("proxy", *flags, "--state-dir", str(tmp_path / name), "--sink", sink,
+                       "--", sys.executable, "-m",
+                       "codex_rpc_analytics.examples.scripted_server", str(session),
+                       stdin=client, config=tmp_path / "empty.toml")
+
+    (tmp_path / "empty.toml").write_text("")
+    default = proxy(name="default")
+    assert (default.returncode, default.stderr) == (0, "")
+    events = len((tmp_path / "default" / "events.jsonl").read_bytes().splitlines())
+    assert events > 1
+    verbose = proxy("-v", name="verbose")
+    assert verbose.returncode == 0 and verbose.stdout == default.stdout
+    sink = f"jsonl:{tmp_path / 'verbose' / 'events.jsonl'}"
+    lines = verbose.stderr.splitlines()
+    assert lines[0] == (f"{PROG}: debug: proxy: state directory {tmp_path / 'verbose'}, "
+                        f"sinks: {sink}")
+    delivered = [line for line in lines if line.startswith(f"{PROG}: debug: {sink}: delivered ")]
+    assert sum(int(line.split()[4]) for line in delivered) == events
+    assert f"{PROG}: debug: outbox {tmp_path / 'verbose'}: {events} events committed by this " \
+           "process" in lines
+    assert lines[-1] == (f"{PROG}: debug: {sink} at close: delivered {events}, pending 0, "
+                         "rejected 0")
+
+
 def test_replay_dash_reads_the_transcript_from_stdin(tmp_path: Path) -> None:
     path = transcript("fakeauth_full_flow")
     from_stdin = run_cli("replay", "-", stdin=path.read_bytes())
@@ -188,3 +227,10 @@ def test_replay_dash_reads_the_transcript_from_stdin(tmp_path: Path) -> None:
 def test_example_remark_is_hidden_by_minus_q() -> None:
     result = run_cli("example", "-q")
     assert result.returncode == 0 and result.stdout and result.stderr == ""
+
+
+def test_example_minus_v_shows_what_its_proxy_did() -> None:
+    result = run_cli("example", "-v")
+    assert result.returncode == 0 and result.stdout
+    assert f"{PROG}: debug: proxy: state directory " in result.stderr
+    assert f"{PROG}: debug: outbox " in result.stderr

@@ -97,10 +97,31 @@ def test_collect_with_no_flags_stores_in_the_state_dir(state_dir: Path) -> None:
         code, log = collect.stop()
     assert code == 0, log
     assert token not in log
+    assert "stored" not in log  # each request is a -v detail
     store = state_dir / "collector.sqlite3"
     assert store.stat().st_mode & 0o777 == 0o600
     stats = cli("stats", "--store", str(store), state_dir=state_dir)
     assert f"events: {len(events)} (" in stats.stdout and "sources: alice" in stats.stdout
+
+
+def test_minus_v_logs_each_request_the_collector_stored(state_dir: Path) -> None:
+    token = cli("collect", "token", "add", "alice", state_dir=state_dir).stdout.strip()
+    collect = CollectProcess("-v", state_dir=state_dir)
+    try:
+        events = replayed_events()
+        data = b'{"events":[' + b",".join(events) + b"]}"
+        ids = ",".join(f"e{i}" for i in range(len(events)))
+        for _ in range(2):  # the second time, every event is a duplicate
+            status, answer = post(collect.url, token, data, ids)
+            assert status == 200, answer
+    finally:
+        code, log = collect.stop()
+    assert code == 0, log
+    assert (f"codex-rpc-analytics: debug: alice: stored {len(events)} events, 0 duplicates, "
+            "0 refused\n") in log
+    assert (f"codex-rpc-analytics: debug: alice: stored 0 events, {len(events)} duplicates, "
+            "0 refused\n") in log
+    assert token not in log
 
 
 def test_bad_flags_are_one_line(state_dir: Path) -> None:
