@@ -231,8 +231,6 @@ class Shipper:
             result = await self._sink.send(batch)
             if result.verdict is Verdict.DELIVERED:
                 self._delivered(batch, result)
-                self._logger.debug("%s: delivered %d events (%d bytes)", self.key,
-                                   len(batch.seqs), sum(len(p) for p in batch.payloads))
                 return True
             if result.too_large and len(batch.seqs) > 1:
                 return await self._split(batch)
@@ -278,10 +276,12 @@ class Shipper:
         if not refused:
             self._outbox.mark_delivered(self.key, batch.seqs)
             self._settled(batch, delivered=True, error=None)
+            self._log_delivered(batch)
             return
         kept = [i for i in range(len(batch.seqs)) if i not in refused]
         self._outbox.mark_delivered(self.key, [batch.seqs[i] for i in kept])
         self._settled(_pick(batch, kept), delivered=True, error=None)
+        self._log_delivered(_pick(batch, kept))
         for reason in dict.fromkeys(refused.values()):
             positions = [i for i, r in refused.items() if r == reason]
             self._outbox.mark_rejected(self.key, [batch.seqs[i] for i in positions], reason)
@@ -292,6 +292,11 @@ class Shipper:
             "counts them, `requeue` sends them again): %s",
             self.key, len(refused), len(batch.seqs), next(iter(refused.values())),
         )
+
+    def _log_delivered(self, batch: Batch) -> None:
+        """One -v line a batch: where events went (a debugging line, not for every run)."""
+        self._logger.debug("%s: delivered %d events (%d bytes)", self.key, len(batch.seqs),
+                           sum(len(p) for p in batch.payloads))
 
     async def _split(self, batch: Batch) -> bool:
         """413: send each half of the batch on its own (recursively, down to single events)."""
