@@ -7,11 +7,16 @@ fails and names it:
 * ```python: run as written (top-level ``await`` allowed, as in an asyncio REPL), in a
   subprocess with the installed package, in an empty directory, with a throwaway
   ``CODEX_HOME`` and state directory. When the prose after it says it ``prints`` and a
-  ```text block follows, the output must be exactly that text.
+  ```text block follows, the output must be exactly that text. A snippet that uses the
+  official SDK (``openai_codex``) runs as written against the real codex instead
+  (``tests/realpeer/test_readme_sdk.py``). The Python snippets of ``DOCS_WITH_SNIPPETS`` run
+  the same way.
+* ```toml: a config file, loaded as the proxy loads it; every sink it names is parsed.
 * ```bash: every command line of the block is run by ``.ci/run`` on CI's fresh clone
   (``make test``, ``make example``), or an entry of ``BLOCK_CHECKS`` runs the block here (the
   team set-up: as written, against a real PostgreSQL, only the reader's own hosts replaced).
-* an untagged block that draws a file tree: every file and folder it names exists.
+* an untagged block that draws a file tree (here or in ``DOCS_WITH_SNIPPETS``): every file
+  and folder it names exists.
 
 And every file in the repository's folders that the prose names in backquotes
 (``tests/...py``, ``core/tap.py``) exists.
@@ -44,14 +49,15 @@ class Block:
     line: int  # the line of the opening fence, 1-based
     section: str  # the heading above it
     prose_after: str  # the text between this block and the next one
+    page: str = "README.md"  # the page's path in the repository
 
     @property
     def label(self) -> str:
-        return f"README.md:{self.line} ({self.lang or 'untagged'}, {self.section})"
+        return f"{self.page}:{self.line} ({self.lang or 'untagged'}, {self.section})"
 
 
-def readme_blocks(text: str | None = None) -> list[Block]:
-    lines = (README.read_text() if text is None else text).splitlines()
+def readme_blocks(text: str | None = None, page: str = "README.md") -> list[Block]:
+    lines = ((REPO / page).read_text() if text is None else text).splitlines()
     found: list[tuple[str, str, int, str, int]] = []  # lang, text, line, section, end line
     section = "(top)"
     index = 0
@@ -70,11 +76,23 @@ def readme_blocks(text: str | None = None) -> list[Block]:
     blocks = []
     for position, (lang, body, start, heading, end) in enumerate(found):
         stop = found[position + 1][2] - 1 if position + 1 < len(found) else len(lines)
-        blocks.append(Block(lang, body, start, heading, "\n".join(lines[end + 1:stop])))
+        blocks.append(Block(lang, body, start, heading, "\n".join(lines[end + 1:stop]), page))
     return blocks
 
 
 BLOCKS = readme_blocks()
+# Pages of docs/ whose Python snippets and file trees are held to the README's standard.
+DOCS_WITH_SNIPPETS = ["docs/client.md", "docs/architecture.md"]
+DOC_BLOCKS = [block for page in DOCS_WITH_SNIPPETS for block in readme_blocks(page=page)]
+
+
+def _uses_the_sdk(block: Block) -> bool:
+    """Run by tests/realpeer/test_readme_sdk.py, against the real codex, in the SDK's venv."""
+    return "openai_codex" in block.text
+
+
+def _page_blocks(block: Block) -> list[Block]:
+    return BLOCKS if block.page == "README.md" else [b for b in DOC_BLOCKS if b.page == block.page]
 
 
 # -- python ------------------------------------------------------------------------------------
@@ -91,8 +109,9 @@ _RUN_SNIPPET = textwrap.dedent("""
 
 def _printed_output(block: Block) -> str | None:
     """The ```text block the prose after ``block`` says it prints, if any."""
-    position = BLOCKS.index(block)
-    following = BLOCKS[position + 1] if position + 1 < len(BLOCKS) else None
+    blocks = _page_blocks(block)
+    position = blocks.index(block)
+    following = blocks[position + 1] if position + 1 < len(blocks) else None
     if following is not None and following.lang == "text" and re.search(
             r"\bprints\b", block.prose_after):
         return following.text
@@ -109,8 +128,9 @@ def sandbox_env(root: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "python"],
-                         ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS + DOC_BLOCKS if b.lang == "python" and not _uses_the_sdk(b)],
+    ids=lambda b: f"{b.page}:{b.line}")
 def test_python_snippets_run_as_written(block: Block, tmp_path: Path) -> None:
     snippet = tmp_path / "snippet.py"
     snippet.write_text(block.text)
@@ -226,8 +246,55 @@ def check_team_setup(block: Block, request: pytest.FixtureRequest, tmp_path: Pat
     assert "sources: team-berlin" in summary, summary
 
 
+def _example_session() -> tuple[Path, bytes, bytes]:
+    """The bundled recorded session: its path, what its client sends, what its server answers."""
+    from codex_rpc_analytics.examples.scripted_server import Script
+
+    transcript = Path(str(resources.files("codex_rpc_analytics") / "examples"
+                          / "codex-0.169.0-session.rpc.jsonl"))
+    script = Script.load(transcript)
+    return (transcript, b"".join(line + b"\n" for line in script.client_lines()),
+            b"".join(line + b"\n" for line in script.server_lines()))
+
+
+def check_ide_wrapper(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The IDE wrapper, made as written in a throwaway HOME, then run as an IDE runs codex
+    (``WRAPPER app-server``) with a stand-in ``codex`` on PATH: the scripted app-server playing
+    the bundled session, which insists on being asked for ``app-server``. The IDE must see every
+    answer byte for byte, and the proxy, told nothing but what the (empty) config file says,
+    must have committed the session's events to the default outbox."""
+    from tests.proxy.support import replay
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = sandbox_env(tmp_path)
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "CODEX_RPC_ANALYTICS_CONFIG",
+                 "CODEX_RPC_ANALYTICS_STATE_DIR"):
+        env.pop(name, None)  # the wrapper passes no flags: the defaults under HOME apply
+    env["HOME"] = str(home)
+    _shell(block.text, env, tmp_path)
+    transcript, client, server = _example_session()
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    codex = stand_in / "codex"
+    codex.write_text(f'#!/bin/sh\n[ "$1" = app-server ] || exit 64\n'
+                     f'exec "{sys.executable}" -m codex_rpc_analytics.examples.scripted_server '
+                     f'"{transcript}"\n')
+    codex.chmod(0o755)
+    env["PATH"] = os.pathsep.join([str(stand_in), str(Path(sys.executable).parent), env["PATH"]])
+    wrapper = home / ".local" / "bin" / "codex-with-analytics"
+    session = subprocess.run([str(wrapper), "app-server"], input=client, env=env, cwd=tmp_path,
+                             capture_output=True, timeout=60, check=False)
+    assert session.returncode == 0, session.stderr
+    assert session.stdout == server
+    stored = _shell("codex-rpc-analytics events", env, tmp_path)
+    assert stored.encode().splitlines() == replay(transcript)
+    assert (home / ".local" / "state" / "codex-rpc-analytics").is_dir()
+
+
 BLOCK_CHECKS: list[tuple[str, BlockCheck]] = [
     (r"codex-rpc-analytics collect token add", check_team_setup),
+    (r"codex-with-analytics", check_ide_wrapper),
 ]
 
 
@@ -251,6 +318,21 @@ def test_shell_blocks_are_run_by_ci_or_here(block: Block, request: pytest.Fixtur
         f"{block.label} is run by no test: put its commands in .ci/run or add a BLOCK_CHECKS "
         "entry")
     check(block, request, tmp_path)
+
+
+# -- config files ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "toml"],
+                         ids=lambda b: f"line{b.line}")
+def test_config_files_load_as_written(block: Block, tmp_path: Path) -> None:
+    from codex_rpc_analytics.delivery.settings import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(block.text)
+    settings = load_settings(config)  # raises ConfigError, naming the line, on a mistake
+    urls = re.findall(r'^url = "([^"]+)"', block.text, flags=re.M)
+    assert urls and len(settings.sinks) == len(urls), block.label
+    assert settings.enabled == ("enabled = false" not in block.text)
 
 
 # -- file trees --------------------------------------------------------------------------------
@@ -286,7 +368,8 @@ def _is_tree(block: Block) -> bool:
     return block.lang == "" and bool(re.fullmatch(r"[\w.-]+/", first.strip()))
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if _is_tree(b)], ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize("block", [b for b in BLOCKS + DOC_BLOCKS if _is_tree(b)],
+                         ids=lambda b: f"{b.page}:{b.line}")
 def test_file_trees_name_files_that_exist(block: Block) -> None:
     entries = tree_entries(block)
     assert len(entries) > 5, block.label
@@ -301,10 +384,13 @@ def _claimed(block: Block) -> bool:
         return True
     if block.lang in ("bash", "sh", "console"):
         return True  # each command is checked above
+    if block.lang == "toml":
+        return True  # loaded by test_config_files_load_as_written
     if block.lang == "text":
-        position = BLOCKS.index(block)
-        return position > 0 and BLOCKS[position - 1].lang == "python" and (
-            _printed_output(BLOCKS[position - 1]) == block.text)
+        blocks = _page_blocks(block)
+        position = blocks.index(block)
+        return position > 0 and blocks[position - 1].lang == "python" and (
+            _printed_output(blocks[position - 1]) == block.text)
     return _is_tree(block)
 
 

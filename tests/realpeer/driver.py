@@ -42,6 +42,8 @@ SDK_SCRIPTS = {
     "codex-app-server-sdk": Path(__file__).resolve().parent
     / "sdk_sessions"
     / "app_server_sdk_session.py",
+    # A README snippet, as written (sdk_options["snippet"]): tests/realpeer/test_readme_sdk.py.
+    "readme-snippet": Path(__file__).resolve().parent / "sdk_sessions" / "readme_snippet.py",
 }
 STREAM_LIMIT = 1 << 30  # codex lines can be tens of MB (app-server-protocol.md §2.1)
 

@@ -48,7 +48,7 @@ from typing import Any, Literal
 from .backend import CODEX_ANALYTICS_PATH
 from .netns import netns_command
 
-ClientKind = Literal["scripted", "openai-codex", "codex-app-server-sdk"]
+ClientKind = Literal["scripted", "openai-codex", "codex-app-server-sdk", "readme-snippet"]
 Shutdown = Literal["eof+sigterm", "eof", "sigterm"]
 Step = dict[str, Any]
 
@@ -77,7 +77,8 @@ EVENT_OPS = frozenset({"thread/start", "thread/resume", "thread/fork", "turn"})
 # `thread/resume` before every `turn/start`: before the first turn codex refuses it (no rollout
 # yet, no event), on the fork it succeeds and posts a `resumed` event, and the fork's turn event
 # then says `initialization_mode: "resumed"` (7).
-SDK_SESSION_POSTS = {"openai-codex": 6, "codex-app-server-sdk": 7}
+# The README's snippet does not wait for codex's own posts: 0.
+SDK_SESSION_POSTS = {"openai-codex": 6, "codex-app-server-sdk": 7, "readme-snippet": 0}
 
 
 @dataclass
