@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
@@ -54,3 +57,18 @@ def replayed_events() -> list[bytes]:
         for event in replay_transcript(transcript(name), transport=None,
                                        host_runtime=host_runtime(), warn=warn)
     ]
+
+
+T = TypeVar("T")
+
+
+def returns_within(call: Callable[[], T], bound: float = 60.0) -> T:
+    """``call()``'s result, from a daemon thread; fails (instead of hanging the suite) when it
+    has not returned after ``bound`` seconds, which only a blocked call takes."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    thread.start()
+    thread.join(bound)
+    assert not thread.is_alive(), f"still blocked after {bound:.0f} s"
+    assert results, "the call raised (see the thread's traceback above)"
+    return results[0]

@@ -1,19 +1,19 @@
-"""Many host threads tracking at once while a real loopback collector is slow.
+"""Many host threads tracking at once while a real loopback collector holds every request.
 
 The client shares the delivery layer with the proxy: a real ``Delivery`` (SQLite outbox, the
-HTTP sink) POSTs to an aiohttp server on 127.0.0.1 that takes 50 ms per request. Every event
-must arrive exactly once, and no ``track_*`` call may hold its caller for a millisecond.
+HTTP sink) POSTs to an aiohttp server on 127.0.0.1. The collector answers nothing until every
+host thread has made all its calls: a ``track_*`` call that waited for delivery, the network
+or the worker would never return, so the threads finishing at all proves that no call waits
+for the collector. Then it answers, and every event must arrive exactly once. What a call costs
+its caller is measured by ``make bench`` (the client section), not asserted here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import logging
-import statistics
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,25 +49,27 @@ pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
 THREADS = 8
 CALLS_PER_THREAD = 300
-COLLECTOR_DELAY_S = 0.05
 _BODY = msgspec.json.Decoder(dict[str, list[msgspec.Raw]])
 
 
-class SlowCollector:
+class HeldCollector:
+    """Reads each request, then holds it unanswered until ``release`` is set."""
+
     def __init__(self) -> None:
         self.events: list[bytes] = []
-        self.requests = 0
-        self.in_flight_max = 0
-        self._in_flight = 0
+        self.answered = 0
+        self.held = 0
         self.headers: list[dict[str, str]] = []
+        self.first_held = asyncio.Event()
+        self.release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self._in_flight += 1
-        self.in_flight_max = max(self.in_flight_max, self._in_flight)
-        await asyncio.sleep(COLLECTOR_DELAY_S)
-        self._in_flight -= 1
-        self.requests += 1
+        self.held += 1
+        self.first_held.set()
+        await self.release.wait()
+        self.held -= 1
+        self.answered += 1
         self.headers.append(dict(request.headers))
         self.events.extend(bytes(raw) for raw in _BODY.decode(body)["events"])
         return web.json_response({})
@@ -122,11 +124,11 @@ def _expected(plans: list[list[tuple[Any, Fact | None]]]) -> collections.Counter
     )
 
 
-async def test_concurrent_threads_slow_collector_every_event_once_no_call_blocks(
+async def test_concurrent_threads_held_collector_every_event_once_no_call_blocks(
     aiohttp_server: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    collector = SlowCollector()
+    collector = HeldCollector()
     app = web.Application()
     app.router.add_post("/{tail:.*}", collector.handle)
     server = await aiohttp_server(app)
@@ -134,9 +136,11 @@ async def test_concurrent_threads_slow_collector_every_event_once_no_call_blocks
         state_dir=tmp_path / "state",
         sinks=[parse_sink_spec(f"http://127.0.0.1:{server.port}/backend-api/")],
         codex_home=write_chatgpt_auth(tmp_path / "codex-home"),
-        batch_max_events=50,  # many requests, so the collector's slowness really shows
+        batch_max_events=50,  # many requests once the collector answers
         batch_linger_s=0.01,
-        retry_policy=RetryPolicy(base_s=0.02, cap_s=0.1, timeout_total_s=10.0),
+        # A held request must not time out and be sent again: the collector would count it
+        # twice once it answers both.
+        retry_policy=RetryPolicy(base_s=0.02, cap_s=0.1, timeout_total_s=600.0),
         logger=logging.getLogger("test.client.delivery"),
     )
     delivery.start()
@@ -144,30 +148,29 @@ async def test_concurrent_threads_slow_collector_every_event_once_no_call_blocks
                                    close_at_exit=False)
 
     plans = [_calls(worker) for worker in range(THREADS)]
-    durations: list[list[int]] = [[] for _ in range(THREADS)]
+    first_call, _ = plans[0][0]
+    first_call(client)
+    # Delivery is now stuck on a request the collector holds (one in flight per sink).
+    await asyncio.wait_for(collector.first_held.wait(), 60)
     start = threading.Barrier(THREADS)
 
     def host_thread(worker: int) -> None:
-        record = durations[worker].append
-        clock = time.perf_counter_ns
         start.wait()
-        for call, _ in plans[worker]:
-            began = clock()
+        for call, _ in plans[worker][1 if worker == 0 else 0:]:
             call(client)
-            record(clock() - began)
-            time.sleep(0.0002)  # a host does other work between calls
 
-    gc.collect()
-    threads = [threading.Thread(target=host_thread, args=(w,)) for w in range(THREADS)]
-    began = time.monotonic()
+    threads = [threading.Thread(target=host_thread, args=(w,), daemon=True)
+               for w in range(THREADS)]
     for thread in threads:
         thread.start()
-    await asyncio.to_thread(lambda: [thread.join() for thread in threads])
-    calls_done = time.monotonic() - began
+    # Only a call that blocks would keep a thread alive: the bound turns that into a failure.
+    await asyncio.wait_for(asyncio.to_thread(lambda: [t.join() for t in threads]), 120)
+    assert (collector.answered, collector.held) == (0, 1)  # no call waited for the collector
 
-    result = await client.flush_async(60)
-    delivered = time.monotonic() - began
+    collector.release.set()
+    result = await client.flush_async(120)
     await client.close_async(10)
+    status = client.status()
 
     assert result.complete, result
     expected = _expected(plans)
@@ -175,21 +178,7 @@ async def test_concurrent_threads_slow_collector_every_event_once_no_call_blocks
     assert received == expected  # every event, none missing, none extra
     assert set(received.values()) == {1}  # each exactly once
     assert sum(expected.values()) == THREADS * CALLS_PER_THREAD
-
-    all_durations = sorted(d for per_thread in durations for d in per_thread)
-    slowest_ms = all_durations[-1] / 1e6
-    status = client.status()
-    print(
-        f"\n{len(all_durations)} calls on {THREADS} threads: median "
-        f"{statistics.median(all_durations) / 1000:.1f} us, p99 "
-        f"{all_durations[int(len(all_durations) * 0.99)] / 1000:.1f} us, max {slowest_ms:.3f} ms;"
-        f" calls done in {calls_done:.2f} s, all delivered after {delivered:.2f} s in "
-        f"{collector.requests} requests of >= {COLLECTOR_DELAY_S * 1000:.0f} ms"
-    )
-    assert slowest_ms < 1.0, f"a track_* call held its caller {slowest_ms:.3f} ms"
-    # The collector really was the bottleneck, and the callers never waited for it.
-    assert collector.requests >= sum(expected.values()) // 50
-    assert delivered > calls_done + 5 * COLLECTOR_DELAY_S
+    assert collector.answered >= sum(expected.values()) // 50
     assert (status.dropped, status.failed) == (0, 0)
     assert status.apps.apps_used_duplicates == THREADS * len(range(0, CALLS_PER_THREAD, 6))
     # A collector of ours never gets the ChatGPT login (it has no token configured here), and

@@ -35,6 +35,7 @@ from tests.delivery.support import (
     outbox_rows,
     wait_until,
 )
+from tests.support import returns_within
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 TOKEN_A = "cra_ingest_token_number_one_0123456789"
@@ -55,11 +56,11 @@ async def test_401_keeps_events_pending_and_a_new_token_is_tried_at_once(
     aiohttp_server: Any, codex_home: Path, state_dir: Path, fast_policy: RetryPolicy,
     tmp_path: Path,
 ) -> None:
-    seen: list[tuple[str | None, float]] = []
+    seen: list[str | None] = []
 
     async def only_token_b(request: web.Request) -> web.Response:
         await request.read()
-        seen.append((request.headers.get("Authorization"), time.monotonic()))
+        seen.append(request.headers.get("Authorization"))
         if request.headers.get("Authorization") != f"Bearer {TOKEN_B}":
             return web.json_response({"error": "bad token"}, status=401)
         return web.json_response({})
@@ -79,12 +80,12 @@ async def test_401_keeps_events_pending_and_a_new_token_is_tried_at_once(
     # Refused, yet nothing is parked: the events are not at fault.
     assert outbox_rows(state_dir, "SELECT DISTINCT state FROM deliveries") == [("pending",)]
     assert delivery.status().sinks[0].rejected == 0
-    rotated = time.monotonic()
     token_file.write_text(TOKEN_B + "\n")
-    await wait_until(lambda: delivery.status().sinks[0].delivered == 4, timeout=10)
+    # Delivered well before the 60 s pause after a 401 could end: the change of the token
+    # file, not the clock, cut it short.
+    await wait_until(lambda: delivery.status().sinks[0].delivered == 4, timeout=30)
     await delivery.close_async(2)
-    assert [auth for auth, _ in seen] == [f"Bearer {TOKEN_A}", f"Bearer {TOKEN_B}"]
-    assert seen[1][1] - rotated < 5.0
+    assert seen == [f"Bearer {TOKEN_A}", f"Bearer {TOKEN_B}"]
 
 
 # -- 413: split down to single events; only an event refused by itself is parked -------------
@@ -174,10 +175,10 @@ async def test_a_dead_processes_leases_are_taken_over_at_once(
     dead.release()  # what the kernel does to the lock of a process killed with -9
     (state_dir / "owners" / f"{dead.id}.lock").touch()  # the file a killed one leaves behind
     out = io.StringIO()
-    started = time.monotonic()
+    # The dead process's lease has an hour to run and flush gives up after 30 s: exit 0 means
+    # the rows were taken over, not waited for.
     code = await asyncio.to_thread(flush_command, state_dir, [], codex_home, 30.0, out=out)
     assert code == 0, out.getvalue()
-    assert time.monotonic() - started < 5.0
     assert len(collector.accepted_ids()) == 7 and len(set(collector.accepted_ids())) == 7
     assert not (state_dir / "owners" / f"{dead.id}.lock").exists()
 
@@ -332,9 +333,9 @@ def test_close_returns_at_once_when_nothing_more_can_be_sent_or_committed(
                         batch_linger_s=0.01)
     delivery.start()
     delivery.submit([make_event(i) for i in range(3)])
-    started = time.monotonic()
-    result = delivery.close(20.0)
-    assert time.monotonic() - started < 5.0
+    # A close that waited out its deadline (an hour) would not return: the 60 s join only
+    # turns that hang into a failure.
+    result = returns_within(lambda: delivery.close(3600.0))
     assert not result.complete
     if fault == "sink unreachable":
         assert result.sinks[spec.key].pending == 3  # kept for the next run

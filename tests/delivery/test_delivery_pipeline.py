@@ -47,7 +47,7 @@ def test_jsonl_sink_writes_exactly_the_payload_lines(tmp_path: Path) -> None:
     events = [make_event(i, pad=i) for i in range(5)]
     delivery.submit(events)
     # The directory does not exist yet: the sink fails, nothing is lost.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # bounds a hang only
     while delivery.status().sinks[0].failed_attempts < 2:
         assert time.monotonic() < deadline
         time.sleep(0.005)
@@ -118,13 +118,13 @@ def test_unwritable_state_dir_keeps_events_in_memory_until_it_heals(
     delivery = Delivery(state_dir=state_dir, sinks=[])
     delivery.start()
     delivery.submit([make_event(i) for i in range(4)])
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # bounds a hang only
     while delivery.status().commit_errors < 2:
         assert time.monotonic() < deadline
         time.sleep(0.005)
     assert delivery.status().queued == 4
     state_dir.unlink()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # bounds a hang only
     while delivery.status().committed < 4:
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -153,11 +153,13 @@ _CHILD = textwrap.dedent(
     started = time.monotonic()
     delivery.submit([("codex_turn_event", b'{"event_type":"codex_turn_event","n":%d}' % i)
                      for i in range(n)])
+    # Polling a condition; the bound only turns a commit that waits for the sink (which
+    # cannot take anything, and lingers 60 s) into a failure instead of a hang.
     while delivery.status().committed < n:
-        if time.monotonic() - started > 5:
+        if time.monotonic() - started > 30:
             sys.exit("not committed")
         time.sleep(0.001)
-    print("committed %.3f" % (time.monotonic() - started), flush=True)
+    print("committed", flush=True)
     time.sleep(60)  # killed here
     """
 )
@@ -174,8 +176,9 @@ def test_outbox_survives_sigkill_right_after_commit(tmp_path: Path) -> None:
         try:
             assert child.stdout is not None
             line = child.stdout.readline()
-            assert line.startswith("committed"), line
-            assert float(line.split()[1]) < 0.2  # the commit promise to callers
+            # Committed although the sink cannot take anything yet (its directory does not
+            # exist): the commit never waits for delivery. How fast: `make bench` (delivery).
+            assert line == "committed\n", line
             child.send_signal(signal.SIGKILL)
             assert child.wait(10) == -signal.SIGKILL
         finally:

@@ -132,14 +132,13 @@ def test_with_nowhere_for_analytics_to_go_the_proxy_exits_right_after_its_child(
     if fault == "outbox cannot be created":
         (tmp_path / "a-file").write_text("")
         state = tmp_path / "a-file" / "state"
-    started = time.monotonic()
+    # A grace of an hour: a proxy that waited it out with nothing left to commit or send would
+    # outlive the 60 s bound (TimeoutExpired fails the test instead of hanging it).
     result = subprocess.run(
-        proxy(state, scripted(transcript(SESSION)), "--sink", sink, "--grace", "30",
+        proxy(state, scripted(transcript(SESSION)), "--sink", sink, "--grace", "3600",
               "--codex-home", str(codex_home)),
         input=client_bytes(transcript(SESSION)), capture_output=True, timeout=60, check=False)
-    elapsed = time.monotonic() - started
     assert result.returncode == 0
-    assert elapsed < 10, f"waited {elapsed:.1f} s of a 30 s grace with nothing left to do"
 
 
 def test_replay_into_a_closed_pipe_is_not_an_error_of_the_transcript() -> None:

@@ -271,12 +271,12 @@ def test_sigterm_exit_status_is_the_childs_even_after_the_grace(tmp_path: Path) 
     process = _start(proxy(tmp_path / "s", [PYTHON, "-c", SLOW_TO_STOP], "--grace", "0.3"))
     assert process.stdout is not None
     assert read_line(process.stdout) == b"ready\n"
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    assert read_line(process.stdout) == b"stopped\n"  # relayed after the grace
+    # The child writes this 1.2 s after the signal, past the 0.3 s grace: only a proxy still
+    # relaying, and still waiting for its child, passes it on and exits with the child's 7.
+    assert read_line(process.stdout) == b"stopped\n"
     assert process.stdout.read() == b""
     assert process.wait(10) == 7
-    assert time.monotonic() - started >= 1.1
 
 
 def test_a_sigkilled_proxy_takes_its_child_with_it(tmp_path: Path) -> None:

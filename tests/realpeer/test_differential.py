@@ -8,6 +8,7 @@ the fake backend, the proxy, codex and the SDK are one process tree under `unsha
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -129,10 +130,10 @@ def test_sdk_session_through_the_proxy_matches_codex_and_the_direct_session(
     assert_thread_events_byte_identical(through)
     assert_recording_replays_to_the_same_events(through)
     # The SDK cannot tell the proxy is there: same results, and it shuts down inside its
-    # own SIGTERM-then-SIGKILL (2 s) budget, with nothing left running.
+    # own SIGTERM-then-SIGKILL (2 s) budget, with nothing left running: a proxy still running
+    # at the budget's end would be SIGKILLed by the SDK, an exit status codex's never is.
     assert sdk_outcome(through) == sdk_outcome(direct)
     assert through.sdk["error"] is None
-    (close,) = [step for step in through.sdk["steps"] if step["step"] == "close"]
-    assert close["elapsed_s"] < 2.0
+    assert direct.peer_exit_code != -signal.SIGKILL
     assert through.peer_exit_code == direct.peer_exit_code
     assert through.leftover_processes == []
