@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..report import Scope, report_command
-from ..store import redact_dsn
+from ..store import is_postgres, redact_dsn
 from .errors import UsageError, detail
 from .options import add_state_dir_option, add_store_option, parse_since, state_dir_of
 
@@ -46,7 +46,10 @@ def run_report(args: argparse.Namespace) -> int:
     scope = Scope(since_ms=int(since * 1000), until_ms=int(until * 1000),
                   client=args.client, model=args.model)
     state_dir = state_dir_of(args)
-    source = redact_dsn(args.store) if args.store else f"the outbox in {state_dir}"
+    if args.store is None:
+        source = f"the outbox in {state_dir}"
+    else:  # a PostgreSQL URL may hold a password; a SQLite store is a path
+        source = redact_dsn(args.store) if is_postgres(args.store) else args.store
     detail(f"report: {source}, from {_iso(since)} to {_iso(until)}"
            + (f", client {args.client}" if args.client else "")
            + (f", model {args.model}" if args.model else ""))

@@ -46,6 +46,30 @@ def test_report_to_standard_output(sqlite_store: str, tmp_path: Path) -> None:
     assert done.stdout.startswith("<!DOCTYPE html>")
     assert "No turns in this window." in done.stdout
     assert "client nobody-uses-this" in done.stdout
+    assert done.stderr == ""
+
+
+def test_minus_v_says_where_the_report_reads_and_which_period(sqlite_store: str,
+                                                              tmp_path: Path) -> None:
+    done = run_cli("report", "-v", "--store", sqlite_store, *WINDOW, "--model", "gpt-5",
+                   "-o", "-", state_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"codex-rpc-analytics: debug: report: {sqlite_store}, from "
+        f"{_iso(SCOPE.since_ms)} to {_iso(SCOPE.until_ms)}, model gpt-5\n")
+    # A PostgreSQL URL is named without its password, in the -v line as in the error.
+    unreachable = run_cli("report", "-v", "--store", "postgresql://u:s3cret@127.0.0.1:9/x",
+                          "-o", "-", state_dir=tmp_path)
+    assert unreachable.returncode == 1
+    assert "report: postgresql://u:***@127.0.0.1:9/x, from " in unreachable.stderr
+    assert "s3cret" not in unreachable.stderr
+
+
+def _iso(ms: int) -> str:
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(ms // 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_bad_input_gives_one_line_errors(sqlite_store: str, tmp_path: Path) -> None:
