@@ -179,10 +179,11 @@ class Analyzer:
         return self.tap_line(connection_id, direction, line, now)
 
     def tap_line(
-        self, connection_id: int, direction: Direction, line: bytes, now: float
+        self, connection_id: int, direction: Direction, line: bytes | str, now: float
     ) -> list[AnyEvent]:
         """:meth:`feed_line` for a line the caller already ran through the connection's
-        filter (``ConnectionObserver.text_filter``): straight to the tap."""
+        filter (``ConnectionObserver.text_filter``): straight to the tap. A line held as text
+        (replay's) is tapped as its UTF-8 bytes, without encoding it first."""
         facts = self._observers[connection_id].tap.observe(direction, line, now)
         if not facts:
             return []  # the common case, kept cheap: most lines yield no fact

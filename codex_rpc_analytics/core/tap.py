@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from .bounded import BoundedMap
-from .envelope import Envelope, Kind, RequestId, classify
+from .envelope import Envelope, RequestId, decode_envelope
 from .facts import (
     ApprovalAnswered,
     CompactionStarted,
@@ -159,35 +159,44 @@ class Tap:
 
     # -- input ---------------------------------------------------------------------------------
 
-    def observe(self, direction: Direction, line: bytes, now: float) -> Sequence[Fact]:
-        """Classify one line seen travelling in ``direction`` at time ``now``; never raises."""
+    def observe(self, direction: Direction, line: bytes | str, now: float) -> Sequence[Fact]:
+        """Classify one line seen travelling in ``direction`` at time ``now``; never raises.
+        A line held as text (replay's) is read as its UTF-8 bytes, without encoding it.
+
+        This is every analysed line's path, so it classifies inline, by ``classify``'s rules
+        (envelope.py: request, then notification, then response, then error), rather than
+        through its ``Message`` objects."""
         stats = self.stats
         stats.lines += 1
-        message = classify(line)
-        kind = message.kind
-        envelope = message.envelope
-        if envelope is None:
-            if kind is Kind.NOT_JSON:
-                stats.not_json += 1
-            else:
-                stats.not_envelope += 1
+        try:
+            envelope = decode_envelope(line)
+        except msgspec.ValidationError:
+            stats.not_envelope += 1  # valid JSON of the wrong shape
             return NO_FACTS
-        if kind is Kind.NOTIFICATION:
-            stats.notifications += 1
-            if direction == S2C:
-                handler = self._notification_handlers.get(envelope.method)  # type: ignore[arg-type]
-                if handler is not None:
-                    return handler(envelope, now)
+        except (ValueError, RecursionError):
+            stats.not_json += 1
             return NO_FACTS
-        if kind is Kind.REQUEST:
+        method = envelope.method
+        if method is not None:
+            if envelope.id is None:  # a null id is not a request id: a notification
+                stats.notifications += 1
+                if direction == S2C:
+                    handler = self._notification_handlers.get(method)
+                    if handler is not None:
+                        return handler(envelope, now)
+                return NO_FACTS
             stats.requests += 1
             self._remember_request(direction, envelope, now)
             return NO_FACTS
-        if kind is Kind.RESPONSE:
-            stats.responses += 1
-        else:
-            stats.errors += 1
-        return self._on_answer(direction, envelope, now)
+        if envelope.id is not None:
+            if envelope.result is not msgspec.UNSET:
+                stats.responses += 1
+                return self._on_answer(direction, envelope, now)
+            if envelope.error is not msgspec.UNSET:
+                stats.errors += 1
+                return self._on_answer(direction, envelope, now)
+        stats.not_envelope += 1
+        return NO_FACTS
 
     def close(self, now: float) -> Sequence[Fact]:
         """The connection ended: unanswered requests are dropped, the reducer is told."""
