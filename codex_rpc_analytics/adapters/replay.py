@@ -4,13 +4,15 @@ Each transcript is one codex process with one connection, so each gets its own a
 ``meta`` and ``stderr`` rows are skipped (stderr is never protocol).
 
 The loop is the bulk path of a long replay, so it does per row only what it must: one decode
-of the row (``raw`` arrives as text); for the notifications the tap only counts (most of a
-session: deltas) the connection's pre-filter on that text, with no encoding and no wrapper
-objects, counted in one addition at the end. Every other line goes to the tap as that text
-(msgspec reads a str as its UTF-8 bytes: no encoding either; a str msgspec decoded holds no
-lone surrogate, so it always has those bytes). The file is read in large blocks.
-(msgspec's ``decode_lines`` over large blocks measured slower here: a block's rows outgrow
-the CPU caches before they are used.)
+of the row (``raw`` arrives as text), then one decode of a line that starts as a notification
+(the pre-filter's probe, on that text: no encoding, no wrapper objects). A notification the
+tap only counts (most of a session: deltas) is counted in one addition at the end; one the tap
+reads goes to it with the probe's method and params (``Tap.notification``), not decoded again.
+Every other line goes to the tap as that text (msgspec reads a str as its UTF-8 bytes; a str
+msgspec decoded holds no lone surrogate, so it always has those bytes), and the reducer is
+called only for the facts it returns. The file is read in large blocks. (msgspec's
+``decode_lines`` over large blocks measured slower here: a block's rows outgrow the CPU caches
+before they are used.)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
+
+from msgspec import UNSET
 
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport
 from ..core.analyzer import AnalyzerStats
@@ -66,9 +70,11 @@ def replay_stream(
     analyzer = Analyzer(host_runtime)
     connection = analyzer.open(chosen, 0)
     observer = analyzer.observer(connection)
-    ignorable = observer.text_filter()
+    probe_text, read_methods = observer.text_filter()
+    notification = observer.tap.notification
     ignored = 0  # lines the tap would only count, counted into its stats at the end
-    tap_line = analyzer.tap_line
+    observe = observer.tap.observe  # the tap straight, the reducer only when there are facts
+    reduce = analyzer.reduce
     decode = decode_row
     base = meta.time_base
     now = base
@@ -89,10 +95,16 @@ def replay_stream(
         raw = row.raw
         if type(raw) is str:
             now = base + row.t
-            if ignorable(raw):  # a notification nothing is derived from
-                ignored += 1
-                continue
-            line: bytes | str = raw  # tapped as its UTF-8 bytes, not encoded first
+            probe = probe_text(raw)
+            if probe is not None and probe.id is UNSET and probe.method is not None:
+                method = probe.method  # a notification (prefilter.NotificationProbe)
+                if method not in read_methods:  # nothing is derived from it
+                    ignored += 1
+                    continue
+                # c2s or s2c, tested above (mypy does not narrow a str by comparison)
+                facts = notification(direction, method, probe.params, now)  # type: ignore[arg-type]
+            else:  # tapped as its UTF-8 bytes, not encoded first
+                facts = observe(direction, raw, now)  # type: ignore[arg-type]
         else:
             try:
                 line = row_bytes(row)
@@ -100,10 +112,9 @@ def replay_stream(
                 warn(f"{name}:{line_number}: corrupt transcript row skipped ({error})")
                 continue
             now = base + row.t
-        # c2s or s2c, tested above (mypy does not narrow a str by comparison)
-        events = tap_line(connection, direction, line, now)  # type: ignore[arg-type]
-        if events:
-            yield from events
+            facts = observe(direction, line, now)  # type: ignore[arg-type]
+        if facts:  # most lines yield none
+            yield from reduce(facts)
     observer.count_ignored(ignored)
     yield from analyzer.finish(now)
     if stats_out is not None:

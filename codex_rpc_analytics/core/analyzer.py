@@ -16,14 +16,14 @@ that proves it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
 from .events import AnyEvent
-from .facts import Transport
+from .facts import Fact, Transport
 from .framing import LineFramer
-from .prefilter import NotificationFilter
+from .prefilter import NotificationFilter, NotificationProbe
 from .reducer import Reducer, ReducerStats
 from .runtime import RuntimeInfo
 from .tap import C2S, Direction, Tap, TapStats
@@ -32,8 +32,8 @@ from .tap import C2S, Direction, Tap, TapStats
 LineCallback = Callable[[Direction, bytes, float], None]
 
 
-def _never(_line: str) -> bool:
-    return False
+def _never(_line: str) -> NotificationProbe | None:
+    return None
 
 
 class ConnectionObserver:
@@ -60,12 +60,17 @@ class ConnectionObserver:
         stats.notifications += 1
         return True
 
-    def text_filter(self) -> Callable[[str], bool]:
+    def text_filter(self) -> tuple[Callable[[str], NotificationProbe | None], frozenset[str]]:
         """For a driver that holds lines as text and counts what it skips itself (replay's
-        bulk path, one call a line): whether the tap would only count a line. The driver must
-        report the lines it skipped with :meth:`count_ignored` and not hand them to the tap."""
+        bulk path, one call a line): ``NotificationFilter.probe_text`` and the methods the
+        tap reads (no probes without the filter). A line whose probe has no ``id`` and a
+        ``method`` outside them is one the tap would only count: the driver reports those
+        with :meth:`count_ignored` and does not hand them to the tap. With a method inside
+        them, it hands the probe's method and params to ``Tap.notification``."""
         line_filter = self._filter
-        return line_filter.ignorable_text if line_filter is not None else _never
+        if line_filter is None:
+            return _never, frozenset()
+        return line_filter.probe_text, line_filter.read_methods
 
     def count_ignored(self, lines: int) -> None:
         stats = self.tap.stats
@@ -181,12 +186,16 @@ class Analyzer:
     def tap_line(
         self, connection_id: int, direction: Direction, line: bytes | str, now: float
     ) -> list[AnyEvent]:
-        """:meth:`feed_line` for a line the caller already ran through the connection's
-        filter (``ConnectionObserver.text_filter``): straight to the tap. A line held as text
-        (replay's) is tapped as its UTF-8 bytes, without encoding it first."""
+        """:meth:`feed_line` without the connection's filter: straight to the tap. A line
+        held as text is tapped as its UTF-8 bytes, without encoding it first."""
         facts = self._observers[connection_id].tap.observe(direction, line, now)
         if not facts:
             return []  # the common case, kept cheap: most lines yield no fact
+        return self.reduce(facts)
+
+    def reduce(self, facts: Sequence[Fact]) -> list[AnyEvent]:
+        """The events of facts a connection's tap returned (a driver that calls the tap
+        itself, replay, hands them here)."""
         events: list[AnyEvent] = []
         apply = self.reducer.apply
         for fact in facts:

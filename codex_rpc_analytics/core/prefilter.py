@@ -49,6 +49,22 @@ class _Probe(msgspec.Struct, gc=False):
 _probe = msgspec.json.Decoder(_Probe).decode
 
 
+class NotificationProbe(msgspec.Struct, gc=False):
+    """``_Probe`` plus ``params``, kept raw as the envelope keeps it: for a line held as text
+    (replay), so that a notification the tap reads goes to it without a second decode
+    (``Tap.notification``). When ``id`` is absent and ``method`` a string, the envelope decode
+    of the same line would succeed with exactly this ``method`` and ``params`` (the same types,
+    the same skipping of everything else, the same last-one-wins for repeated members) and no
+    ``id``: a notification, and all of it the tap's handlers read."""
+
+    id: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    method: str | None = None
+    params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_probe_notification = msgspec.json.Decoder(NotificationProbe).decode
+
+
 class NotificationFilter:
     """Built from the notification methods a tap reads; see the module docstring."""
 
@@ -83,13 +99,21 @@ class NotificationFilter:
         method = probe.method
         return probe.id is msgspec.UNSET and method is not None and method not in self._read_text
 
-    def ignorable_text(self, line: str) -> bool:
-        """``ignorable`` for a line held as text (a transcript's ``raw``), without encoding it."""
+    @property
+    def read_methods(self) -> frozenset[str]:
+        return self._read_text
+
+    @staticmethod
+    def probe_text(line: str) -> NotificationProbe | None:
+        """For a line held as text (a transcript's ``raw``), without encoding it: the probe of
+        a candidate (``{"method":"`` first), ``None`` for any other line and for one that is
+        not JSON (the tap decides those). The line is ignorable exactly when the probe has no
+        ``id`` and a ``method`` the tap does not read (``read_methods``), as ``ignorable``
+        says of its bytes; with no ``id`` and a method the tap reads, it is that
+        notification (``NotificationProbe``)."""
         if not line.startswith(TEXT_PREFIX):
-            return False
+            return None
         try:
-            probe = _probe(line)
+            return _probe_notification(line)
         except (ValueError, RecursionError):
-            return False
-        method = probe.method
-        return probe.id is msgspec.UNSET and method is not None and method not in self._read_text
+            return None

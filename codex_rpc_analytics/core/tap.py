@@ -198,6 +198,22 @@ class Tap:
         stats.not_envelope += 1
         return NO_FACTS
 
+    def notification(
+        self, direction: Direction, method: str, params: msgspec.Raw | msgspec.UnsetType,
+        now: float,
+    ) -> Sequence[Fact]:
+        """:meth:`observe` for a line already decoded as a notification by the envelope's
+        rules (no ``id``, a string ``method``; prefilter.NotificationProbe): what observe does
+        with it, without decoding it again. The handlers read only ``method`` and ``params``."""
+        stats = self.stats
+        stats.lines += 1
+        stats.notifications += 1
+        if direction == S2C:
+            handler = self._notification_handlers.get(method)
+            if handler is not None:
+                return handler(Envelope(method=method, params=params), now)
+        return NO_FACTS
+
     def close(self, now: float) -> Sequence[Fact]:
         """The connection ended: unanswered requests are dropped, the reducer is told."""
         self._pending.drain()

@@ -1,10 +1,12 @@
-"""The tap classifies inline (no ``Message`` objects, its hot path) by ``classify``'s rules, and
-reads a line held as text exactly as its UTF-8 bytes (replay hands it the row's text).
+"""The tap classifies inline (no ``Message`` objects, its hot path) by ``classify``'s rules,
+reads a line held as text exactly as its UTF-8 bytes (replay hands it the row's text), and
+takes a notification the pre-filter's probe decoded (``Tap.notification``) exactly as it takes
+the line.
 
 Every line of every recorded session, and of generated sessions full of look-alikes (escaped
 ``id``, null ids, second ``method`` members, truncated lines, invalid UTF-8, arrays), must be
-counted as the kind ``classify`` gives it, and tapping text must give the same facts and stats
-as tapping bytes.
+counted as the kind ``classify`` gives it, tapping text must give the same facts and stats as
+tapping bytes, and a probed notification the same as its line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 
 from codex_rpc_analytics.core.envelope import Kind, classify
+from codex_rpc_analytics.core.prefilter import NotificationFilter
 from codex_rpc_analytics.core.tap import Tap, TapStats
 from tests.core.test_prefilter import RECORDED, sessions
 
@@ -64,8 +67,31 @@ def tapped(lines: list[tuple[str, bytes | str]]) -> tuple[list[bytes], TapStats]
     return [msgspec.json.encode(fact) for fact in facts], tap.stats
 
 
+def probed(lines: list[tuple[str, bytes]]) -> tuple[list[bytes], TapStats, int]:
+    """``tapped``, with every line the probe finds to be a notification (no ``id``, a string
+    ``method``) handed to ``Tap.notification`` instead, as replay does."""
+    tap = Tap(0, "stdio")
+    facts = []
+    handed = 0  # facts from lines handed to Tap.notification
+    for index, (direction, line) in enumerate(lines):
+        try:
+            probe = NotificationFilter.probe_text(line.decode())
+        except UnicodeDecodeError:
+            probe = None
+        if probe is not None and probe.id is msgspec.UNSET and probe.method is not None:
+            notified = tap.notification(direction, probe.method, probe.params,  # type: ignore[arg-type]
+                                        float(index))
+            handed += len(notified)
+            facts += notified
+        else:
+            facts += tap.observe(direction, line, float(index))  # type: ignore[arg-type]
+    return [msgspec.json.encode(fact) for fact in facts], tap.stats, handed
+
+
 def check(lines: list[tuple[str, bytes]]) -> None:
     assert counted_kinds(lines) == [COUNTER_OF_KIND[classify(line).kind] for _, line in lines]
+    *with_probe, _ = probed(lines)
+    assert tuple(with_probe) == tapped(list(lines))  # type: ignore[arg-type]
     as_text: list[tuple[str, bytes | str]] = []
     for direction, line in lines:
         try:
@@ -78,6 +104,8 @@ def check(lines: list[tuple[str, bytes]]) -> None:
 def test_recorded_and_odd_lines_are_counted_as_classify_says() -> None:
     for lines in RECORDED.values():
         check(lines + [(direction, line) for line in ODD_LINES for direction in ("c2s", "s2c")])
+    all_lines = [line for lines in RECORDED.values() for line in lines]
+    assert probed(all_lines)[2] > 20  # facts from notifications the tap read off the probe
     assert {"requests", "responses", "errors", "not_json", "not_envelope"} <= set(
         counted_kinds([(d, line) for line in ODD_LINES for d in ("c2s", "s2c")]))
 
