@@ -8,6 +8,11 @@
   ours. A base URL (a URL that already ends in ``/codex/analytics-events/events`` is used as
   is). It sends its own configured token (sink_auth.py), or no ``Authorization`` at all.
 
+Proxies: like codex itself (reqwest) and every other HTTP client of a corporate fleet, both
+kinds honour ``HTTPS_PROXY``/``HTTP_PROXY`` and ``NO_PROXY`` (:func:`proxy_for`); loopback
+sinks always connect directly. ``trust_env`` stays off: it would also send ``~/.netrc``
+credentials to the sink itself, which is not what a sink's token configuration says.
+
 Differences from codex's request, all outside the body: ``User-Agent`` names this tool (codex
 sends the app-server's own user agent, which a tap does not have), ``Accept-Encoding`` is not
 sent (codex sends none), and two headers let the collector de-duplicate a retried batch:
@@ -25,8 +30,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
@@ -131,7 +138,12 @@ class HttpSinkSpec(SinkSpec, frozen=True):
                     "analytics sink %s: %s is readable by others (mode %04o); chmod 600 it",
                     self.key, auth.source, mode,
                 )
-        return HttpSink(self.key, events_url(self.base_url), auth, env.policy)
+        url = events_url(self.base_url)
+        try:
+            proxy = _announce_proxy(self.key, url, env)
+        except SinkSpecError as exc:
+            return SinkDisabled(str(exc))
+        return HttpSink(self.key, url, auth, env.policy, proxy)
 
 
 class CodexSinkSpec(SinkSpec, frozen=True):
@@ -155,7 +167,18 @@ class CodexSinkSpec(SinkSpec, frozen=True):
         current = credentials.current()
         if isinstance(current, AuthUnavailable):
             return SinkDisabled(current.reason)
-        return HttpSink(self.key, url, ChatGptAuth(credentials), env.policy)
+        try:
+            proxy = _announce_proxy(self.key, url, env)
+        except SinkSpecError as exc:
+            return SinkDisabled(str(exc))
+        return HttpSink(self.key, url, ChatGptAuth(credentials), env.policy, proxy)
+
+
+def _announce_proxy(key: str, url: str, env: SinkEnv) -> Proxy | None:
+    proxy = proxy_for(url)
+    if proxy is not None:
+        env.logger.info("analytics sink %s: through the proxy %s", key, proxy.url)
+    return proxy
 
 
 def _is_loopback(host: str) -> bool:
@@ -220,14 +243,51 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(data)
 
 
+class Proxy(NamedTuple):
+    url: str  # without credentials: fit for output
+    headers: dict[str, str] | None = None  # Proxy-Authorization, from the URL's credentials
+    password: str | None = None  # masked in errors
+
+
+def proxy_for(url: str) -> Proxy | None:
+    """The forward proxy the environment names for ``url``, as curl, requests and codex
+    itself (reqwest) read it: ``HTTPS_PROXY``/``https_proxy`` for https, ``HTTP_PROXY`` for
+    http, none for a host ``NO_PROXY`` lists (``*``: none at all); credentials in the proxy URL
+    authenticate to the proxy. A loopback sink never goes through a proxy (a proxy cannot
+    reach this machine's loopback). None: connect directly. Raises :class:`SinkSpecError` for
+    a proxy URL that is not ``http://`` (aiohttp speaks to HTTP proxies only)."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if host is None or _is_loopback(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass(host):  # NO_PROXY (the environment's, on Linux)
+        return None
+    raw = proxies.get(parts.scheme)
+    if not raw:
+        return None
+    proxy = urlsplit(raw if "://" in raw else f"http://{raw}")
+    if proxy.scheme != "http" or not proxy.hostname:
+        raise SinkSpecError(f"{parts.scheme.upper()}_PROXY: only an http:// proxy is supported")
+    netloc = proxy.netloc.rpartition("@")[2]
+    bare = urlunsplit(("http", netloc, proxy.path, "", ""))
+    if proxy.username is None:
+        return Proxy(bare)
+    password = unquote(proxy.password or "")
+    basic = aiohttp.encode_basic_auth(unquote(proxy.username), password)
+    return Proxy(bare, {"Proxy-Authorization": basic}, password or None)
+
+
 class HttpSink:
     groups_by_originator = True
 
-    def __init__(self, key: str, url: str, auth: SinkAuth, policy: RetryPolicy) -> None:
+    def __init__(self, key: str, url: str, auth: SinkAuth, policy: RetryPolicy,
+                 proxy: Proxy | None = None) -> None:
         self._key = key
         self._url = url
         self._auth = auth
         self._policy = policy
+        self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -263,6 +323,10 @@ class HttpSink:
         if isinstance(auth, AuthUnavailable):
             return SendResult(Verdict.RETRY, error=auth.reason, auth_failed=True)
         secrets = self._auth.secrets()
+        proxy = self._proxy.url if self._proxy else None
+        proxy_headers = self._proxy.headers if self._proxy else None
+        if self._proxy is not None and self._proxy.password:
+            secrets = (*secrets, self._proxy.password)
         headers = {
             **auth,
             "Content-Type": "application/json",
@@ -273,7 +337,8 @@ class HttpSink:
             headers["originator"] = _HEADER_UNSAFE.sub("", batch.originator)
         try:
             async with self._get_session().post(
-                self._url, data=build_body(batch.payloads), headers=headers, allow_redirects=False
+                self._url, data=build_body(batch.payloads), headers=headers,
+                allow_redirects=False, proxy=proxy, proxy_headers=proxy_headers,
             ) as response:
                 status = response.status
                 verdict = classify_status(status)
