@@ -13,8 +13,9 @@ its own prefix: a read token that ended up in the ingest file (a copy-paste, ``-
 the wrong file) still cannot write events, and an ingest token cannot read the dashboard.
 
 Revoking is deleting the line. The collector re-reads the file when its size, mtime or inode
-changes (one ``stat`` per request, about a microsecond), so edits and ``collect token add``
-apply to the next request without a restart. A presented token is hashed and compared with
+changes (one ``stat`` per request, about a microsecond; :mod:`..delivery.file_stamp`, shared
+with the sinks' token files and codex's login), so edits and ``collect token add`` apply to the
+next request without a restart. A presented token is hashed and compared with
 every entry by :func:`hmac.compare_digest`, without stopping at a match, so the time taken
 says nothing about which entry matched or how much of a hash was right.
 """
@@ -31,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ..delivery.file_stamp import UNREADABLE, FileStamp, file_stamp
+
 TOKEN_PREFIX = "cra_ingest_"
 TOKENS_FILENAME = "collector-tokens"
 # Read tokens open the dashboard (report/web.py); they live in a file of their own, so an
@@ -39,7 +42,6 @@ READ_TOKEN_PREFIX = "cra_read_"
 READ_TOKENS_FILENAME = "collector-read-tokens"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _LINE = re.compile(r"^(\S+)\s+sha256:([0-9a-f]{64})$")
-_UNREADABLE = (-1, -1, -1)
 _HEADER = "# codex-rpc-analytics collector {kind} tokens: NAME sha256:HEX, one a line\n"
 _HEADER_LINE = re.compile(r"^# codex-rpc-analytics collector (ingest|read) tokens\b")
 
@@ -151,7 +153,7 @@ class TokenBook:
         self._read = read
         self._logger = logger
         self._stat = stat
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: FileStamp | None = None
         self._entries: list[_Entry] = []
         self._loaded = False
         self._warned_mode: int | None = None
@@ -161,16 +163,13 @@ class TokenBook:
         return len(self._entries)
 
     def reload_if_changed(self) -> None:
-        try:
-            st = self._stat(self.path)
-            signature: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
-            signature = None
-        except OSError as exc:
+        signature = file_stamp(self.path, self._stat)
+        if signature == UNREADABLE:
             # Keep the tokens we have; say so once per change of state.
-            if self._signature != _UNREADABLE:
-                self._logger.warning("cannot read tokens file %s: %s", self.path, exc.strerror)
-                self._signature = _UNREADABLE
+            if self._signature != UNREADABLE:
+                self._logger.warning("cannot look at tokens file %s: keeping the %d tokens "
+                                     "loaded before", self.path, len(self._entries))
+                self._signature = UNREADABLE
             return
         if self._loaded and signature == self._signature:
             return
@@ -187,7 +186,7 @@ class TokenBook:
                 "no tokens file at %s: every ingest request is refused (401) until one is "
                 "added with `codex-rpc-analytics collect token add NAME`", self.path)
             return
-        self._keep_private(st)
+        self._keep_private()
         try:
             text = self.path.read_text(errors="replace")
         except OSError as exc:
@@ -208,9 +207,13 @@ class TokenBook:
                                  self.path, number)
         self._logger.info("tokens file %s: %d tokens", self.path, len(self._entries))
 
-    def _keep_private(self, st: os.stat_result) -> None:
+    def _keep_private(self) -> None:
         """The file names everyone who holds a token: 0600 when created; an older or
         hand-made one is tightened (or, not ours, said once)."""
+        try:
+            st = self._stat(self.path)
+        except OSError:
+            return
         mode = st.st_mode & 0o777
         if not mode & 0o077 or self._warned_mode == mode:
             return

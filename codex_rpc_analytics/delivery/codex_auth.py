@@ -17,9 +17,10 @@ file whenever its modification time or size changes, at the cost of one ``stat``
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from .file_stamp import ReloadingFile
 
 
 class ChatGptCredentials:
@@ -106,24 +107,12 @@ def load_chatgpt_credentials(codex_home: Path) -> ChatGptCredentials | AuthUnava
 
 
 class CredentialSource:
-    """Current credentials, re-read when ``auth.json`` changes (codex refreshes tokens)."""
+    """Current credentials, re-read when ``auth.json`` changes (codex refreshes tokens, and
+    saves by renaming a new file over the old one: same size and mtime do not hide it)."""
 
     def __init__(self, codex_home: Path) -> None:
-        self._path = codex_home / "auth.json"
-        self._codex_home = codex_home
-        self._stamp: tuple[int, int] | None = None
-        self._current: ChatGptCredentials | AuthUnavailable = AuthUnavailable("not loaded")
-
-    def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self._path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+        self._file = ReloadingFile(codex_home / "auth.json",
+                                   lambda: load_chatgpt_credentials(codex_home))
 
     def current(self) -> ChatGptCredentials | AuthUnavailable:
-        stamp = self._file_stamp()
-        if stamp is None or stamp != self._stamp:
-            self._current = load_chatgpt_credentials(self._codex_home)
-            self._stamp = stamp
-        return self._current
+        return self._file.current()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .codex_auth import AuthUnavailable, ChatGptCredentials, CredentialSource
+from .file_stamp import ReloadingFile
 
 # What a bearer token may hold: printable ASCII without spaces (RFC 6750's b64token and more).
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -74,14 +75,6 @@ class ChatGptAuth:
         return ()
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
 def check_token(token: str, where: str) -> str | AuthUnavailable:
     token = token.strip()
     if not token:
@@ -100,7 +93,7 @@ class BearerTokenAuth:
             raise ValueError("exactly one of token_file and token_env")
         self._file = token_file
         self._env = token_env
-        self._stamp: tuple[int, int, int] | None = None
+        self._reloading = ReloadingFile(token_file, self._load) if token_file else None
         self._current: str | AuthUnavailable = AuthUnavailable("not loaded")
         self._loaded = False
 
@@ -148,11 +141,8 @@ class BearerTokenAuth:
             if not self._loaded:  # the environment of a process does not change under it
                 self._current, self._loaded = self._load(), True
             return self._current
-        assert self._file is not None
-        stamp = _file_stamp(self._file)
-        if not self._loaded or stamp != self._stamp:
-            self._current, self._stamp, self._loaded = self._load(), stamp, True
-        return self._current
+        assert self._reloading is not None
+        return self._reloading.current()
 
     def headers(self) -> dict[str, str] | AuthUnavailable:
         token = self.current()

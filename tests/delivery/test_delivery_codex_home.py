@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,25 @@ def test_credential_source_rereads_a_refreshed_file(tmp_path: Path) -> None:
     write_chatgpt_auth(tmp_path, access_token="second-token-bbbbbb")
     second = source.current()
     assert isinstance(second, ChatGptCredentials) and second.access_token == "second-token-bbbbbb"
+
+
+def test_a_refresh_saved_by_rename_is_seen_even_with_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """codex saves auth.json by renaming a new file over it; a refreshed token has the same
+    length, and within the file system's clock tick the same mtime: only the inode tells."""
+    write_chatgpt_auth(tmp_path, access_token="first-token-aaaa")
+    auth = tmp_path / "auth.json"
+    source = CredentialSource(tmp_path)
+    assert getattr(source.current(), "access_token", None) == "first-token-aaaa"
+    before = auth.stat()
+    staged = tmp_path / "staged"
+    write_chatgpt_auth(staged, access_token="later-token-bbbb")
+    new = staged / "auth.json"
+    os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert new.stat().st_size == before.st_size
+    os.replace(new, auth)
+    assert getattr(source.current(), "access_token", None) == "later-token-bbbb"
 
 
 def test_config_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
