@@ -87,6 +87,9 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.TransactionRollbackError,  # class 40: deadlock, serialization
+    # The connection's protocol state broke: seen when the server ended the session (an
+    # administrator's pg_terminate_backend, a failover) while it idled in the pool.
+    asyncpg.InternalClientError,
 )
 
 
@@ -227,14 +230,10 @@ class PostgresStore(EventStore):
     async def _insert(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> int:
         async with pool.acquire() as conn:
             try:
-                await conn.copy_records_to_table("events", records=rows, columns=_COLUMN_NAMES)
-                return len(rows)
-            except asyncpg.UniqueViolationError:
-                pass  # a resend: some of these are stored already
-            async with conn.transaction():
-                await conn.copy_records_to_table(STAGING, records=rows, columns=_COLUMN_NAMES)
-                status: str = await conn.execute(_INSERT)
-        return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <n>"
+                return await _copy_in(conn, rows)
+            except asyncpg.InternalClientError:
+                conn.terminate()  # its state is unknown: the pool replaces it, never reuses it
+                raise
 
     async def _insert_one_by_one(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> IngestResult:
         inserted = 0
@@ -283,6 +282,19 @@ class PostgresStore(EventStore):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _copy_in(conn: asyncpg.Connection, rows: Sequence[Row]) -> int:
+    """Insert ``rows``, skipping those stored already; the number inserted."""
+    try:
+        await conn.copy_records_to_table("events", records=rows, columns=_COLUMN_NAMES)
+        return len(rows)
+    except asyncpg.UniqueViolationError:
+        pass  # a resend: some of these are stored already
+    async with conn.transaction():
+        await conn.copy_records_to_table(STAGING, records=rows, columns=_COLUMN_NAMES)
+        status: str = await conn.execute(_INSERT)
+    return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <n>"
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:

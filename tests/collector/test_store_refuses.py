@@ -258,3 +258,22 @@ async def test_readers_open_a_read_only_database(
         assert await reader.fetch("SELECT COUNT(*) FROM events") == [(0,)]
     finally:
         await reader.close()
+
+
+async def test_sessions_ended_by_an_administrator_are_503_then_replaced(
+    pg_dsn: str, admin: asyncpg.Connection, tmp_path: Path, aiohttp_client: Any,
+) -> None:
+    """``pg_terminate_backend`` (or a failover) ends the pool's idle sessions: a request that
+    meets one is answered 503 (never a 500), and the pool replaces it."""
+    served = await _serve(pg_dsn, tmp_path, aiohttp_client)
+    try:
+        for round_ in range(10):
+            assert (await _until_accepted(served, [f"k{round_}"]))["accepted"] == 1
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE datname = $1", _database(pg_dsn))
+            status, _, answer = await served.post([f"m{round_}"])
+            assert status in (200, 503), answer
+        stored = {r[0] for r in await served.store.fetch("SELECT event_id FROM events")}
+        assert {f"k{n}" for n in range(10)} <= stored
+    finally:
+        await served.store.close()
