@@ -26,6 +26,7 @@ Faults are sorted in three, by SQLSTATE class:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import unquote_plus
 
@@ -228,12 +229,8 @@ class PostgresStore(EventStore):
                              f"{getattr(exc, 'sqlstate', None) or '?'}): {_describe(exc)}")
 
     async def _insert(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> int:
-        async with pool.acquire() as conn:
-            try:
-                return await _copy_in(conn, rows)
-            except asyncpg.InternalClientError:
-                conn.terminate()  # its state is unknown: the pool replaces it, never reuses it
-                raise
+        async with _connection(pool) as conn:
+            return await _copy_in(conn, rows)
 
     async def _insert_one_by_one(self, pool: asyncpg.Pool, rows: Sequence[Row]) -> IngestResult:
         inserted = 0
@@ -254,7 +251,8 @@ class PostgresStore(EventStore):
     async def fetch(self, sql: str, *params: object) -> list[Row]:
         pool = await self._get_pool()
         try:
-            records = await pool.fetch(sql, *params)
+            async with _connection(pool) as conn:
+                records = await conn.fetch(sql, *params)
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
         return [tuple(r) for r in records]
@@ -265,7 +263,7 @@ class PostgresStore(EventStore):
         # The payload column is JSON, which keeps the text it was given: the sender's bytes.
         sql = f"SELECT payload::text FROM events{where} ORDER BY seq"
         try:
-            async with pool.acquire() as conn, conn.transaction(readonly=True):
+            async with _connection(pool) as conn, conn.transaction(readonly=True):
                 async for record in conn.cursor(sql, *params, prefetch=1000):
                     yield record[0].encode()
         except _TRANSIENT as exc:
@@ -274,7 +272,8 @@ class PostgresStore(EventStore):
     async def ping(self) -> None:
         pool = await self._get_pool()
         try:
-            await pool.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_S)
+            async with _connection(pool) as conn:
+                await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_S)
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"store {self.display}: {_describe(exc)}") from None
 
@@ -282,6 +281,18 @@ class PostgresStore(EventStore):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def _connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection that is closed, not reused, when its protocol state broke (the
+    server ended the session while it idled in the pool): the pool opens a new one."""
+    async with pool.acquire() as conn:
+        try:
+            yield conn
+        except (asyncpg.InternalClientError, asyncpg.InterfaceError):
+            conn.terminate()
+            raise
 
 
 async def _copy_in(conn: asyncpg.Connection, rows: Sequence[Row]) -> int:
