@@ -40,31 +40,30 @@ class _Runtime(msgspec.Struct, gc=False):
 
 
 class _Params(msgspec.Struct, gc=False):
-    app_server_client: _Client | None = None
-    runtime: _Runtime | None = None
-    product_client_id: str | None = None
+    # In the order codex writes a turn event's keys: msgspec looks a key up starting from the
+    # field after the last one matched, so keys in field order are found at the first try.
     thread_id: str | None = None
     turn_id: str | None = None
-    parent_thread_id: str | None = None
-    thread_source: str | None = None
-    subagent_source: str | None = None
-    initialization_mode: str | None = None
+    app_server_client: _Client | None = None
+    runtime: _Runtime | None = None
     ephemeral: bool | None = None
+    thread_source: str | None = None
+    initialization_mode: str | None = None
+    subagent_source: str | None = None
+    parent_thread_id: str | None = None
     model: str | None = None
-    model_slug: str | None = None
     model_provider: str | None = None
-    status: str | None = None
+    sandbox_policy: str | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    approval_policy: str | None = None
+    collaboration_mode: str | None = None
     is_first_turn: bool | None = None
+    status: str | None = None
+    explicit_client_interrupt_requested_at_ms: Int64 | None = None
     codex_error_kind: str | None = None
     codex_error_http_status_code: Int64 | None = None
-    duration_ms: Int64 | None = None
-    explicit_client_interrupt_requested_at_ms: Int64 | None = None
     steer_count: Int64 | None = None
-    input_tokens: Int64 | None = None
-    cached_input_tokens: Int64 | None = None
-    output_tokens: Int64 | None = None
-    reasoning_output_tokens: Int64 | None = None
-    total_tokens: Int64 | None = None
     total_tool_call_count: Int64 | None = None
     shell_command_count: Int64 | None = None
     file_change_count: Int64 | None = None
@@ -73,11 +72,20 @@ class _Params(msgspec.Struct, gc=False):
     subagent_tool_call_count: Int64 | None = None
     web_search_count: Int64 | None = None
     image_generation_count: Int64 | None = None
-    sandbox_policy: str | None = None
-    approval_policy: str | None = None
-    reasoning_effort: str | None = None
-    service_tier: str | None = None
-    collaboration_mode: str | None = None
+    input_tokens: Int64 | None = None
+    cached_input_tokens: Int64 | None = None
+    output_tokens: Int64 | None = None
+    reasoning_output_tokens: Int64 | None = None
+    total_tokens: Int64 | None = None
+    duration_ms: Int64 | None = None
+    # Moments, each in its event's unit (see occurred_at_ms).
+    started_at: Int64 | None = None
+    completed_at: Int64 | None = None
+    created_at: Int64 | None = None
+    occurred_at_ms: Int64 | None = None
+    # Keys of other event types.
+    product_client_id: str | None = None
+    model_slug: str | None = None
     result: str | None = None
     rejection_reason: str | None = None
     connector_id: str | None = None
@@ -86,11 +94,6 @@ class _Params(msgspec.Struct, gc=False):
     remote_plugin_id: str | None = None
     invoke_type: str | None = None
     action: str | None = None
-    # Moments, each in its event's unit (see occurred_at_ms).
-    created_at: Int64 | None = None
-    started_at: Int64 | None = None
-    completed_at: Int64 | None = None
-    occurred_at_ms: Int64 | None = None
 
 
 class _Event(msgspec.Struct, gc=False):
