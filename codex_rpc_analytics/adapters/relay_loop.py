@@ -42,12 +42,13 @@ idles) or an ``rpcAnalytics/*`` request waits behind them (it is answered in rel
 The session hands a batch's events to delivery in one go (session.py).
 
 A flood. Relay first, always: analysis never takes the thread while an fd is ready, however
-far behind it is. Past half its bound the session takes the notifications analytics never reads
-out of each chunk as it is queued (``TapSession.flood_bytes``, byte-level, after the chunk was
-written), so what waits is the lines analytics needs; past the whole bound chunks are relayed
-and dropped unanalysed (counted). A relay that never idles therefore loses analytics, never
-speed; a real flood (a server writing as fast as it can) leaves the relay idle whenever the
-server has not written the next chunk yet, and that is when the kept lines are analysed.
+far behind it is. Past a 16th of its bound the session takes the notifications analytics never
+reads out of each chunk as it is queued (``TapSession.flood_bytes``, byte-level, after the
+chunk was written), so what waits is the lines analytics needs, and the bound is sized to hold
+those of a long flood; past the whole bound chunks are relayed and dropped unanalysed
+(counted). A relay that never idles therefore loses analytics, never speed; a real flood (a
+server writing as fast as it can) leaves the relay idle whenever the server has not written the
+next chunk yet, and that is when the kept lines are analysed.
 
 Spinning. After it relayed something, the loop keeps calling ``poll(0)`` for ``spin`` seconds
 (50 µs by default) before it blocks. A relay is a third process in the chain: every message

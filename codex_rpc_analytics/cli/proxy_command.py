@@ -59,7 +59,7 @@ def add_parser(subparsers: Subcommands) -> None:
     parser.add_argument(
         "--max-backlog-mib", type=_positive_int, default=DEFAULT_MAX_BACKLOG_BYTES >> 20,
         metavar="MIB",
-        help="the most bytes waiting for analytics: past half of it, notifications analytics "
+        help="the most bytes waiting for analytics: past a 16th of it, notifications analytics "
         "never reads are skipped as they are relayed (counted), past all of it chunks are "
         f"relayed but not analysed (default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
     parser.add_argument(

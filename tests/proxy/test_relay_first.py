@@ -61,7 +61,7 @@ def test_a_flooded_backlog_never_holds_back_the_next_ready_chunk(
     capacity = min(fcntl.fcntl(pair[1], fcntl.F_SETPIPE_SZ, PIPE_SIZE)
                    for pair in (client_in, child_in))
     # Answers: lines analytics needs, so nothing is taken out as bulk and the backlog grows
-    # past half its bound (a flood) after a few 64 KiB chunks, and past the bound after more.
+    # past a 16th of its bound (a flood) at once, and past the bound after a few 64 KiB chunks.
     line_number, lines = 0, list[bytes]()
     while (len(lines) + 1) * 200 < capacity - 4096:
         lines.append(b'{"id":%d,"result":{"text":"%s"}}\n'
