@@ -32,7 +32,7 @@ ALLOWED = {
     "examples": {"adapters"},
     "store": {"delivery"},
     "report": {"store"},
-    "collector": {"store", "report"},
+    "collector": {"delivery", "store", "report"},
 }
 
 # What core/ may import from outside itself: msgspec, and standard modules without I/O, clocks,

@@ -1,6 +1,7 @@
 """The collector: the aiohttp server many developers' proxies ship to (auth, limits,
 ingestion into the store), which also serves the report's live dashboard at ``/`` (read
-tokens). Imports the store and the report; nothing in ``core/`` or ``adapters/`` imports it.
+tokens). Imports the store, the report and delivery's file stamp; nothing in ``core/`` or
+``adapters/`` imports it.
 """
 
 from .batch import MAX_BODY_BYTES, MAX_EVENTS, ParsedBatch, decode_body, parse_batch

@@ -13,11 +13,11 @@ its own prefix: a read token that ended up in the ingest file (a copy-paste, ``-
 the wrong file) still cannot write events, and an ingest token cannot read the dashboard.
 
 Revoking is deleting the line. The collector re-reads the file when its size, mtime or inode
-changes (one ``stat`` per request, about a microsecond; the same stamp as
-``delivery/file_stamp.py``, which the collector may not import), so edits and ``collect token
-add`` apply to the next request without a restart. A presented token is hashed and compared with
-every entry by :func:`hmac.compare_digest`, without stopping at a match, so the time taken
-says nothing about which entry matched or how much of a hash was right.
+changes (one ``stat`` per request, about a microsecond; the stamp of
+``delivery/file_stamp.py``), so edits and ``collect token add`` apply to the next request
+without a restart. A presented token is hashed and compared with every entry by
+:func:`hmac.compare_digest`, without stopping at a match, so the time taken says nothing
+about which entry matched or how much of a hash was right.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ..delivery.file_stamp import UNREADABLE, FileStamp, file_stamp
+
 TOKEN_PREFIX = "cra_ingest_"
 TOKENS_FILENAME = "collector-tokens"
 # Read tokens open the dashboard (report/web.py); they live in a file of their own, so an
@@ -42,22 +44,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _LINE = re.compile(r"^(\S+)\s+sha256:([0-9a-f]{64})$")
 _HEADER = "# codex-rpc-analytics collector {kind} tokens: NAME sha256:HEX, one a line\n"
 _HEADER_LINE = re.compile(r"^# codex-rpc-analytics collector (ingest|read) tokens\b")
-
-
-_Stamp = tuple[int, int, int, int]
-# A stat that failed for another reason than a missing file (a directory we may not enter).
-UNREADABLE: _Stamp = (-1, -1, -1, -1)
-
-
-def _stamp(path: Path, stat: Callable[[Path], os.stat_result]) -> _Stamp | None:
-    """Device, inode, size and mtime; None when missing (as delivery/file_stamp.py)."""
-    try:
-        st = stat(path)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return UNREADABLE
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class TokenFileError(Exception):
@@ -167,7 +153,7 @@ class TokenBook:
         self._read = read
         self._logger = logger
         self._stat = stat
-        self._signature: _Stamp | None = None
+        self._signature: FileStamp | None = None
         self._entries: list[_Entry] = []
         self._loaded = False
         self._warned_mode: int | None = None
@@ -177,7 +163,7 @@ class TokenBook:
         return len(self._entries)
 
     def reload_if_changed(self) -> None:
-        signature = _stamp(self.path, self._stat)
+        signature = file_stamp(self.path, self._stat)
         if signature == UNREADABLE:
             # Keep the tokens we have; say so once per change of state.
             if self._signature != UNREADABLE:
