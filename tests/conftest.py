@@ -26,7 +26,7 @@ import codex_rpc_analytics
 from tests.pgserver import PgServer, start_server, unavailable_reason
 from tests.realpeer.peer_install import cache_root
 from tests.repo_boundary import RepoBoundary
-from tests.support import REPO
+from tests.support import REPO, unavailable
 
 # Python 3.11's `-P`, for every child process: `python -m codex_rpc_analytics` run from the
 # repository must not pick up ./codex_rpc_analytics.
@@ -110,9 +110,7 @@ def pg_server() -> Iterator[PgServer]:
     with a one-line reason where it cannot run here, and fail instead under CI=true."""
     reason = unavailable_reason()
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
+        unavailable(reason, "PostgreSQL is required under CI=true")
     server = start_server()
     try:
         yield server

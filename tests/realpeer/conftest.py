@@ -6,11 +6,12 @@ under CI=true, where the project's machines must run them, so the reason becomes
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from tests import support
 
 from .netns import netns_available
 from .peer_install import PeerUnavailable, install_codex, install_sdk_venv
@@ -18,9 +19,7 @@ from .peer_install import PeerUnavailable, install_codex, install_sdk_venv
 
 def unavailable(reason: str) -> NoReturn:
     """Skip with `reason`, or fail with it when CI=true."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"real peer unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    support.unavailable(reason, "real peer unavailable in CI")
 
 
 @pytest.fixture(scope="session")

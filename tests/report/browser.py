@@ -8,7 +8,6 @@ a one-line reason, and fails under ``CI=true`` (``.ci/run`` installs them).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -35,9 +34,7 @@ def unavailable_reason() -> str | None:
 def require_chromium() -> None:
     reason = unavailable_reason()
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is required under CI=true: {reason}")
-        pytest.skip(reason)
+        unavailable(reason, "Chromium is required under CI=true")
 
 
 @contextmanager
