@@ -23,8 +23,17 @@ SECTIONS = ["replay_bench", "delivery_bench", "relay_bench", "paced_bench", "flo
 
 
 def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        print("sections:", " ".join(name.removesuffix("_bench") for name in SECTIONS))
+        return 0
     smoke = "--smoke" in argv
     wanted = [f"{name}_bench" for name in argv if name != "--smoke"] or SECTIONS
+    unknown = [name for name in wanted if name not in SECTIONS]
+    if unknown:
+        print(f"bench: no section {unknown[0].removesuffix('_bench')!r}; sections: "
+              + " ".join(name.removesuffix("_bench") for name in SECTIONS), file=sys.stderr)
+        return 2
     for name in wanted:
         started = time.perf_counter()
         print(f"== {name.removesuffix('_bench')} ==", flush=True)
