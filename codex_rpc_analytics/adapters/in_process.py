@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from ..core import RuntimeInfo
 from .proxy_lines import ClientOutput, ClientStreamFilter
 from .recording import Recorder
-from .session import DEFAULT_MAX_BACKLOG_BYTES, DeliveryLike, TapSession
+from .session import DEFAULT_MAX_BACKLOG_BYTES, DELIVERY_WAIT_S, DeliveryLike, TapSession
 
 READ_SIZE = 1 << 20
 DEFAULT_FINISH_TIMEOUT_S = 5.0
@@ -109,6 +109,9 @@ class MemoryDelivery:
     def submit(self, events: Sequence[tuple[str, bytes]]) -> None:
         self.events.extend(events)
 
+    def uncommitted(self) -> int:
+        return 0
+
     def status(self) -> dict[str, Any]:
         return {"kind": "memory", "submitted": len(self.events)}
 
@@ -136,7 +139,11 @@ class SessionDriver:
         self._scheduled = False
         session = self.session
         if session.process(ANALYSIS_SLICE_S):
-            self.kick()
+            if session.delivery_behind():  # its thread needs the GIL: let the loop wait
+                self._scheduled = True
+                self._loop.call_later(DELIVERY_WAIT_S, self._step)
+            else:
+                self.kick()
             return
         due = session.idle_due()
         if due is not None and self._timer is None:

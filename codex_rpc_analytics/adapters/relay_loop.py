@@ -30,6 +30,9 @@ Analytics runs on this thread too, but only when the relay is idle: each relayed
 queued for the ``TapSession`` (an append); once ``poll(0)`` reports nothing ready, the session
 analyses a slice (about ``ANALYSIS_SLICE_S``) and the loop checks readiness again before the
 next slice; with nothing left to analyse it blocks in ``poll``. A ready fd always goes first.
+While delivery has thousands of events still to commit, the check before a slice waits a
+millisecond for the fds instead of none (``TapSession.delivery_behind``), so that delivery's
+thread gets the GIL and memory does not fill with events.
 
 Batches. Work done right after a wake-up runs on cold CPU caches: on the 2-core dev VM the
 same line costs ~2 µs to analyse in a busy loop and ~55 µs when it is the first thing done
@@ -44,11 +47,11 @@ The session hands a batch's events to delivery in one go (session.py).
 A flood. Relay first, always: analysis never takes the thread while an fd is ready, however
 far behind it is. Past a 16th of its bound the session takes the notifications analytics never
 reads out of each chunk as it is queued (``TapSession.flood_bytes``, byte-level, after the
-chunk was written), so what waits is the lines analytics needs, and the bound is sized to hold
-those of a long flood; past the whole bound chunks are relayed and dropped unanalysed
-(counted). A relay that never idles therefore loses analytics, never speed; a real flood (a
-server writing as fast as it can) leaves the relay idle whenever the server has not written the
-next chunk yet, and that is when the kept lines are analysed.
+chunk was written) and packs the rest, so what waits is the lines analytics needs, small
+enough for the bound to hold those of a long flood; past the whole bound chunks are relayed
+and dropped unanalysed (counted). A relay that never idles therefore loses analytics, never
+speed; a real flood (a server writing as fast as it can) leaves the relay idle whenever the
+server has not written the next chunk yet, and that is when the kept lines are analysed.
 
 Spinning. After it relayed something, the loop keeps calling ``poll(0)`` for ``spin`` seconds
 (50 µs by default) before it blocks. A relay is a third process in the chain: every message
@@ -82,7 +85,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .proxy_lines import MARKER, ClientOutput, ClientStreamFilter
-from .session import TapSession
+from .session import DELIVERY_WAIT_S, TapSession
 
 READ_SIZE = 1 << 16
 NO_LINES: list[bytes] = []
@@ -94,6 +97,7 @@ ANALYSIS_SLICE_S = 50e-6
 ANALYSIS_BEFORE_SLEEP_S = 0.2
 ANALYSIS_DELAY_S = 0.4
 ANALYSIS_BATCH_BYTES = 256 * 1024
+DELIVERY_WAIT_MS = max(round(DELIVERY_WAIT_S * 1000), 1)  # poll's unit
 # After relaying, keep polling without sleeping for this long before blocking (see SPIN above).
 DEFAULT_SPIN_S = 50e-6
 
@@ -238,6 +242,7 @@ class RelayLoop:
         session = self.session
         observe, extension_request, process = (session.observe, session.extension_request,
                                                session.process)
+        delivery_behind = session.delivery_behind
         output = self.output
         stream_filter = self.stream_filter
         feed, server_chunk = stream_filter.feed, output.server_chunk
@@ -266,7 +271,9 @@ class RelayLoop:
                 if (urgent or waited >= ANALYSIS_DELAY_S
                         or session.backlog_bytes >= ANALYSIS_BATCH_BYTES
                         or (waited >= ANALYSIS_BEFORE_SLEEP_S and instant >= spin_until)):
-                    ready = poll(0)
+                    # Delivery's committer needs the GIL too: when it is far behind, wait
+                    # for the fds a little (a ready one ends the wait) before the next slice.
+                    ready = poll(DELIVERY_WAIT_MS if delivery_behind() else 0)
                     if not ready:
                         busy = process(ANALYSIS_SLICE_S)
                         urgent = urgent and busy

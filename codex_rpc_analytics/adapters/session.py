@@ -17,6 +17,13 @@ the notifications the tap never reads (deltas and the like, by their first bytes
 ``NotificationFilter.without_bulk``) are taken out before it is queued, so what waits is only the
 lines analytics needs (``initialize``, thread, turn and steer traffic, every answer); what was
 skipped is counted per direction, lines and bytes (``bulk_skipped_*`` in ``rpcAnalytics/status``).
+What is kept is *packed* as it is queued (LZ4, each chunk on its own), because a flood that
+never lets the relay idle keeps a lot (a 3M-message flood keeps ~95 MB of its 685 MB) and JSON
+lines of one protocol share most of their bytes: packed they take ~18 MB, for ~5 µs a 64 KiB
+chunk on the relay path (~26 µs for a chunk of answers, which are all kept; zlib's fastest
+level packs tighter but costs 4-6 times as much, on the relay's thread). The session stays
+flooded until every packed chunk was analysed, so the packed form does not flip back and
+forth. ``backlog_bytes`` counts what is held, packed or not, and is what the bound limits.
 The driver still analyses only when its relay has nothing ready: flooded or not, analytics
 never takes time from the relay. Only a chunk that would take the backlog past the whole bound
 is dropped unanalysed (counted as ``analytics_dropped_*``), and that direction resynchronises
@@ -32,6 +39,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
+from lz4 import block as lz4_block
 
 from .. import __version__
 from ..core import Analyzer, AnyEvent, RuntimeInfo, Transport, encode_event, event_type_of
@@ -42,12 +50,15 @@ from ..host import host_runtime as default_host_runtime
 from .extensions import Extensions, Reply
 from .recording import Recorder
 
-DEFAULT_MAX_BACKLOG_BYTES = 96 * 1024 * 1024
-# Past 1/FLOOD_FRACTION of the bound, bulk is taken out of each new chunk. Early, because with
-# relay first analysis only runs while the relay idles, and a relay that never idles must hold
-# what analytics needs in the bound: a flood of 3M real-shaped messages (bench/flood_bench.py)
-# keeps ~86 MB of its 693 MB, which 96 MiB holds (the proxy's RSS then stays under 150 MiB).
+DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+# Past 1/FLOOD_FRACTION of the bound, bulk is taken out of each new chunk and the rest packed.
+# Early, because with relay first analysis only runs while the relay idles, and a relay that
+# never idles must hold what analytics needs in the bound: a flood of 3M real-shaped messages
+# (bench/flood_bench.py) keeps ~95 MB of its 693 MB, ~18 MB once packed.
 FLOOD_FRACTION = 16
+# A chunk kept while flooded is packed from this size on; a smaller one gains little on its own
+# (LZ4 finds its repeats within the chunk) and is queued as it is.
+PACK_MIN_BYTES = 2048
 # The recording is put on disk when analysis is idle, at most this often (each flush is a
 # write; the relay may be idle between every two messages).
 RECORDER_FLUSH_INTERVAL_S = 0.2
@@ -58,6 +69,14 @@ RECORDER_FLUSH_INTERVAL_S = 0.2
 # busy session, a benchmark) at most 1 / SUBMIT_INTERVAL_S a second. Delivery commits within
 # 200 ms of a submit.
 SUBMIT_INTERVAL_S = 0.05
+# Delivery commits on its own thread, which needs the GIL. Analysis that never stops (a flood,
+# the relay idle between every two chunks) leaves it a sliver: codex's events piled up in
+# memory by the ten thousand (46 MB in bench/flood_bench.py). Past this many uncommitted, the
+# driver lets the relay's fds wait with a timeout of DELIVERY_WAIT_S before the next slice,
+# which gives the committer the GIL (``delivery_behind``); relaying is not delayed, a ready fd
+# ends the wait.
+DELIVERY_BEHIND_EVENTS = 2000
+DELIVERY_WAIT_S = 0.001
 _DIRECTIONS: tuple[Direction, Direction] = ("c2s", "s2c")
 _EXTENSION = "ext"
 _NO_LINES: list[bytes] = []
@@ -72,6 +91,8 @@ class DeliveryLike(Protocol):
 
     def submit(self, events: Sequence[tuple[str, bytes]]) -> None: ...
 
+    def uncommitted(self) -> int: ...
+
     def status(self) -> Any: ...
 
     def flush(self, timeout: float) -> Any: ...
@@ -84,6 +105,8 @@ class DirectionCounters(msgspec.Struct):
     analytics_dropped_chunks: int = 0
     bulk_skipped_lines: int = 0  # notifications the tap never reads, skipped while flooded
     bulk_skipped_bytes: int = 0
+    packed_bytes: int = 0  # kept while flooded, queued packed: their size as relayed
+    packed_into_bytes: int = 0  # and packed
 
 
 class TapSession:
@@ -124,7 +147,9 @@ class TapSession:
         self._bulk_state: dict[Direction, str | None] = {d: None for d in _DIRECTIONS}
         self._at_line_start = {d: True for d in _DIRECTIONS}
         self._gap = {d: False for d in _DIRECTIONS}
-        self._queue: deque[tuple[str, bytes, float, bool]] = deque()
+        self._packed_queued = 0  # packed chunks not analysed yet: the flood goes on
+        # (direction or _EXTENSION, data, relayed at, bytes were dropped before, packed)
+        self._queue: deque[tuple[str, bytes, float, bool, bool]] = deque()
         # Lines of the chunk being analysed that are not analysed yet (a 64 KiB chunk holds
         # hundreds: they are analysed a budget at a time).
         self._lines: list[bytes] = _NO_LINES
@@ -151,10 +176,15 @@ class TapSession:
         if self.ended:
             self.analytics_skipped_bytes += size
             return
+        packed = False
         if self.backlog_bytes + size > self.flood_bytes or self._bulk_state[direction]:
             data = self._take_out_bulk(direction, data, counters)
             if not data:
                 return
+            if self._bulk_state[direction] and len(data) >= PACK_MIN_BYTES:  # still flooded
+                counters.packed_bytes += len(data)
+                data, packed = lz4_block.compress(data), True
+                counters.packed_into_bytes += len(data)
             size = len(data)
         else:
             self._at_line_start[direction] = data[-1] == 10  # b"\n"
@@ -172,7 +202,9 @@ class TapSession:
         if gap:
             self._gap[direction] = False
         self.backlog_bytes = backlog
-        self._queue.append((direction, data, now, gap))
+        if packed:
+            self._packed_queued += 1
+        self._queue.append((direction, data, now, gap, packed))
 
     def extension_request(self, line: bytes, now: float) -> None:
         """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``
@@ -182,7 +214,13 @@ class TapSession:
             return
         if classify(line).kind is Kind.REQUEST:  # not a notification: an answer is owed
             self.answers_expected += 1
-        self._queue.append((_EXTENSION, line, now, False))
+        self._queue.append((_EXTENSION, line, now, False, False))
+
+    def delivery_behind(self) -> bool:
+        """Whether delivery has more than ``DELIVERY_BEHIND_EVENTS`` events to commit: the
+        driver then waits ``DELIVERY_WAIT_S`` for its fds before the next slice."""
+        delivery = self.delivery
+        return delivery is not None and delivery.uncommitted() > DELIVERY_BEHIND_EVENTS
 
     @property
     def pending(self) -> bool:
@@ -203,7 +241,9 @@ class TapSession:
         """Analyse what is queued (until ``deadline``, a ``time.monotonic()`` value), end the
         connection, submit the last events, close the recording. True if done in time."""
         while self.pending and time.monotonic() < deadline:
-            self.process(deadline - time.monotonic())
+            if self.delivery_behind():  # nothing to relay any more: just let it commit
+                time.sleep(DELIVERY_WAIT_S)
+            self.process(min(deadline - time.monotonic(), DELIVERY_WAIT_S * 10))
         return self.end(meta)
 
     def end(self, meta: dict[str, Any] | None = None) -> bool:
@@ -304,7 +344,7 @@ class TapSession:
                         and clock() >= self._recorder_flushed_at + RECORDER_FLUSH_INTERVAL_S):
                     self._flush_recorder()
                 return False
-            kind, data, now, gap = queue.popleft()
+            kind, data, now, gap, packed = queue.popleft()
             if kind is _EXTENSION:
                 self.extension_requests += 1
                 if self._outgoing:  # the answer must account for every event before it
@@ -321,6 +361,9 @@ class TapSession:
                 direction: Direction = kind  # type: ignore[assignment]
                 self.backlog_bytes -= len(data)
                 try:
+                    if packed:
+                        self._packed_queued -= 1
+                        data = lz4_block.decompress(data)
                     self._chunk(direction, data, now, gap)
                 except Exception as error:  # a bug on one chunk must not end analytics
                     self._on_error(direction, error)
@@ -376,7 +419,8 @@ class TapSession:
         state = self._bulk_state[direction]
         if state is None:  # entering the flood: does this chunk start a line?
             state = _AT_LINE_START if self._at_line_start[direction] else _KEEPING
-        elif self.backlog_bytes + len(data) <= self.flood_bytes:  # leaving it
+        elif (self.backlog_bytes + len(data) <= self.flood_bytes
+              and not self._packed_queued):  # leaving it: analysis has caught up
             self._bulk_state[direction] = None
             self._at_line_start[direction] = data[-1] == 10
             return data
@@ -400,12 +444,13 @@ class TapSession:
     def _skip_queued(self) -> None:
         skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])
         self._lines, self._line_index = _NO_LINES, 0
-        for kind, data, _now, _gap in self._queue:
+        for kind, data, _now, _gap, _packed in self._queue:
             if kind is _EXTENSION:
                 self.extension_requests_unanswered += 1
             else:
                 skipped += len(data)
         self._queue.clear()
+        self._packed_queued = 0
         self.backlog_bytes = 0
         self.analytics_skipped_bytes += skipped
 

@@ -60,7 +60,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "--max-backlog-mib", type=_positive_int, default=DEFAULT_MAX_BACKLOG_BYTES >> 20,
         metavar="MIB",
         help="the most bytes waiting for analytics: past a 16th of it, notifications analytics "
-        "never reads are skipped as they are relayed (counted), past all of it chunks are "
+        "never reads are skipped as they are relayed (counted) and the rest is packed, past "
+        "all of it chunks are "
         f"relayed but not analysed (default: {DEFAULT_MAX_BACKLOG_BYTES >> 20})")
     parser.add_argument(
         "--spin-us", type=_spin_us, default=round(DEFAULT_SPIN_S * 1e6), metavar="US",

@@ -103,6 +103,7 @@ class Delivery:
         self._queued_bytes = 0
         self._accepting = True
         self._wake_pending = False
+        self._commit_failing = False  # the last commit (or open) failed: nothing drains
         self._status = DeliveryStatus(
             state_dir=str(state_dir),
             running=False,
@@ -224,6 +225,13 @@ class Delivery:
     async def close_async(self, timeout: float) -> FlushResult:
         """``close`` for asyncio callers: runs the blocking close in a worker thread."""
         return await asyncio.to_thread(self.close, timeout)
+
+    def uncommitted(self) -> int:
+        """Events submitted and waiting in memory for the outbox, while commits work (0 when
+        they fail: then waiting for them would be waiting for nothing). Lock-free and cheap:
+        a proxy asks before each slice of analysis, and waits a little for the committer when
+        this is high (adapters/session.py, ``delivery_behind``)."""
+        return 0 if self._commit_failing else len(self._queue)
 
     def status(self) -> DeliveryStatus:
         with self._lock:
@@ -457,6 +465,7 @@ class Delivery:
             ok = self._outbox is not None or self._open_outbox()
             if ok:
                 ok = await self._commit_queued()
+            self._commit_failing = not ok
             if ok:
                 failures = 0
                 await self._commit_wake.wait()

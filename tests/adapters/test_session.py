@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -132,9 +133,11 @@ def test_the_final_line_without_newline_is_analysed_at_the_end() -> None:
                                                   + len(script.server_lines()))
 
 
-def _streaming_with_bulk() -> bytes:
+def _streaming_with_bulk(kept_copies: int = 0) -> bytes:
     """The streaming session's wire (both directions as one stream is enough here: the tap
-    pairs by direction, so s2c only), with extra bulk lines between its own."""
+    pairs by direction, so s2c only), with extra bulk lines between its own; each of its
+    ``item/*`` notifications (which the tap reads: kept under a flood) ``kept_copies`` more
+    times."""
     rows = [json.loads(t) for t in (STREAMING / "fakeauth_streaming_deltas.rpc.jsonl")
             .read_text().splitlines()]
     delta = next(r["raw"] for r in rows if "agentMessage/delta" in r.get("raw", ""))
@@ -142,6 +145,8 @@ def _streaming_with_bulk() -> bytes:
     for index, row in enumerate(rows):
         if row["dir"] in ("c2s", "s2c"):
             out.append((row["dir"], row["raw"].encode() + b"\n"))
+            if row["raw"].startswith(('{"method":"item/started"', '{"method":"item/completed"')):
+                out += [(row["dir"], row["raw"].encode() + b"\n")] * kept_copies
             out += [("s2c", delta.encode() + b"\n")] * (index % 40)
             if index % 10 == 0:  # a server request with its id last, and the client's answer
                 out.append(("s2c", b'{"method":"item/commandExecution/requestApproval",'
@@ -187,3 +192,69 @@ def test_a_flooded_session_skips_bulk_and_keeps_every_event() -> None:
         # Every request (server requests with their id last too) and every answer was seen.
         assert (tap.requests, tap.responses, tap.orphan_answers) == (
             calm_tap.requests, calm_tap.responses, calm_tap.orphan_answers), seed
+
+
+def test_a_flood_packs_what_it_keeps_so_more_than_the_bound_holds_raw_is_analysed() -> None:
+    calm = TapSession(transport="stdio", delivery=MemoryDelivery())
+    calm.start(lambda _answer: None)
+    for direction, line in _streaming_with_bulk(kept_copies=40):
+        calm.observe(direction, line, 1.7e9)  # type: ignore[arg-type]
+    assert calm.finish(time.monotonic() + 30)
+    expected = calm.delivery.events  # type: ignore[union-attr]
+    # The relay under a flood reads what the pipe holds: lines come in chunks of many KiB.
+    chunks: list[tuple[str, bytes]] = []
+    for direction, line in _streaming_with_bulk(kept_copies=40):
+        if chunks and chunks[-1][0] == direction and len(chunks[-1][1]) < 16384:
+            chunks[-1] = (direction, chunks[-1][1] + line)
+        else:
+            chunks.append((direction, line))
+    delivery = MemoryDelivery()
+    session = TapSession(transport="stdio", delivery=delivery, max_backlog_bytes=32 * 1024)
+    session.start(lambda _answer: None)
+    for direction, chunk in chunks:
+        session.observe(direction, chunk, 1.7e9)  # type: ignore[arg-type]
+        session.process(0.0)  # one line: analysis falls behind, the backlog grows
+    assert session.finish(time.monotonic() + 30)
+    relay = session.relay["s2c"]
+    # Kept lines well past the bound were queued packed, and none dropped.
+    assert relay.packed_bytes > 3 * session.max_backlog_bytes
+    assert relay.packed_into_bytes * 3 < relay.packed_bytes
+    assert relay.analytics_dropped_bytes == 0
+    assert delivery.events == expected
+    tap, calm_tap = session.analyzer.stats().tap, calm.analyzer.stats().tap
+    assert tap.not_json == 0
+    assert (tap.requests, tap.responses) == (calm_tap.requests, calm_tap.responses)
+
+
+def test_after_a_packed_chunk_is_dropped_analysis_resyncs_and_goes_on() -> None:
+    """Past the bound a packed chunk is dropped; the packed chunks after it are analysed from
+    the next line on."""
+    script = Script.load(transcript("fakeauth_full_flow"))
+    noise = random.Random(14)
+    # Answers (never bulk) of random text: packed, they still fill a 64 KiB bound.
+    junk = b"".join(b'{"id":"junk%d","result":"%s"}\n'
+                    % (n, base64.b64encode(noise.randbytes(3000))) for n in range(60))
+    server = b"".join(line + b"\n" for line in script.server_lines())
+    client = b"".join(line + b"\n" for line in script.client_lines())
+    delivery = MemoryDelivery()
+    session = TapSession(transport="stdio", delivery=delivery, max_backlog_bytes=64 * 1024)
+    session.start(lambda _answer: None)
+    now = 1.7e9
+    for start in range(0, len(junk), 16 * 1024):  # no analysis in between: a flood
+        session.observe("s2c", junk[start : start + 16 * 1024], now)
+    relay = session.relay["s2c"]
+    assert relay.analytics_dropped_bytes > 0 and relay.packed_bytes > 0
+    dropped_chunks = relay.analytics_dropped_chunks
+    while session.backlog_bytes > session.max_backlog_bytes // 2:  # analysis catches up a bit
+        session.process(0.0)
+    assert session.backlog_bytes > session.flood_bytes  # still flooded
+    # A line to end the partial one the drop left (the analyzer resyncs there), then the
+    # session's own traffic, still flooded, packed anew and analysed.
+    session.observe("s2c", b'"end of the junk"}\n', now)
+    session.observe("c2s", client, now)
+    session.observe("s2c", server, now)
+    assert relay.analytics_dropped_chunks == dropped_chunks
+    assert session.finish(time.monotonic() + 30)
+    assert session.analytics_errors == 0
+    assert [kind for kind, _ in delivery.events] == [
+        json.loads(line)["event_type"] for line in recorded_events("fakeauth_full_flow")]

@@ -86,6 +86,7 @@ def test_submit_never_raises_and_bounds_memory(state_dir: Path) -> None:
     delivery.submit([("bad",)])  # type: ignore[list-item]
     status = delivery.status()
     assert (status.submitted, status.queued, status.dropped) == (5, 3, 2)
+    assert delivery.uncommitted() == 3  # what a proxy's analysis waits for
     result = delivery.close(5)
     assert result.complete
     delivery.submit([make_event(9)])  # after close: counted, not raised
@@ -123,11 +124,14 @@ def test_unwritable_state_dir_keeps_events_in_memory_until_it_heals(
         assert time.monotonic() < deadline
         time.sleep(0.005)
     assert delivery.status().queued == 4
+    # Commits fail: nothing to wait for (a proxy's analysis must not slow down for it).
+    assert delivery.uncommitted() == 0
     state_dir.unlink()
     deadline = time.monotonic() + 30  # bounds a hang only
     while delivery.status().committed < 4:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    assert delivery.uncommitted() == 0
     assert delivery.close(5).complete
     # Logged, but rate-limited: one warning however many retries.
     assert len([r for r in caplog.records if "outbox unavailable" in r.getMessage()]) == 1
