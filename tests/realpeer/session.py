@@ -79,6 +79,10 @@ EVENT_OPS = frozenset({"thread/start", "thread/resume", "thread/fork", "turn"})
 # then says `initialization_mode: "resumed"` (7).
 # The README's snippet does not wait for codex's own posts: 0.
 SDK_SESSION_POSTS = {"openai-codex": 6, "codex-app-server-sdk": 7, "readme-snippet": 0}
+# The official SDK's session with approval_mode "auto_review": codex also starts a guardian
+# reviewer thread, with its own codex_thread_initialized, for each of the three thread/start and
+# thread/fork requests (6 + 3).
+AUTO_REVIEW_POSTS = 9
 
 
 @dataclass

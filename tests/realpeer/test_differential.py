@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from .session import EPHEMERAL_THREAD, FULL_FLOW, SessionResult, SessionSpec, run_session
+from .session import (
+    AUTO_REVIEW_POSTS,
+    EPHEMERAL_THREAD,
+    FULL_FLOW,
+    SessionResult,
+    SessionSpec,
+    run_session,
+)
 
 pytestmark = pytest.mark.realpeer
 
@@ -41,12 +48,20 @@ def proxy_lines(result: SessionResult) -> list[bytes]:
     return path.read_bytes().splitlines() if path.exists() else []
 
 
-def assert_same_events(result: SessionResult) -> None:
-    """The proxy's events equal codex's own: thread events identical, turn events equal on
-    every observable key; same order."""
+def visible_codex_events(result: SessionResult) -> list[dict[str, Any]]:
+    """codex's own events, less those of threads that never appeared on stdio (guardian
+    reviewers): no wire message announces those, so a proxy cannot and must not post them."""
+    visible = set(result.raw["visible_thread_ids"])
+    return [e for e in result.codex_events() if e["event_params"]["thread_id"] in visible]
+
+
+def assert_same_events(result: SessionResult, *, invisible: int = 0) -> None:
+    """The proxy's events equal codex's own for the threads on the wire (`invisible`: how many
+    events of other threads codex posted): thread events identical, turn events equal on every
+    observable key; same order."""
     assert result.error is None, result.error
-    assert result.raw["invisible_thread_events"] == []
-    codex = result.codex_events()
+    assert len(result.raw["invisible_thread_events"]) == invisible
+    codex = visible_codex_events(result)
     ours = [json.loads(line) for line in proxy_lines(result)]
     assert [e["event_type"] for e in ours] == [e["event_type"] for e in codex]
     for mine, theirs in zip(ours, codex, strict=True):
@@ -62,7 +77,7 @@ def assert_same_events(result: SessionResult) -> None:
 
 def assert_thread_events_byte_identical(result: SessionResult) -> None:
     codex_lines = [json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode()
-                   for e in result.codex_events()
+                   for e in visible_codex_events(result)
                    if e["event_type"] == "codex_thread_initialized"]
     ours = [line for line in proxy_lines(result)
             if json.loads(line)["event_type"] == "codex_thread_initialized"]
@@ -137,3 +152,25 @@ def test_sdk_session_through_the_proxy_matches_codex_and_the_direct_session(
     assert direct.peer_exit_code != -signal.SIGKILL
     assert through.peer_exit_code == direct.peer_exit_code
     assert through.leftover_processes == []
+
+
+def test_auto_review_session_through_the_proxy_matches_codex_on_the_visible_threads(
+    netns_ok: None, codex_binary: Path, sdk_python: Path, tmp_path: Path,
+) -> None:
+    """The official SDK's default approval mode: codex posts a guardian reviewer thread's
+    `codex_thread_initialized` for each thread/start and thread/fork. The proxy posts exactly
+    codex's events for the threads on the wire, and none for the guardians it cannot see."""
+    spec = SessionSpec(command=proxied(codex_binary), client="openai-codex",
+                       sdk_python=str(sdk_python), sdk_options={"approval_mode": "auto_review"},
+                       expected_posts=AUTO_REVIEW_POSTS, workdir=str(tmp_path / "s"))
+    result = run_session(spec)
+    threads = result.sdk["thread_ids"]
+    assert_same_events(result, invisible=len(threads))
+    assert_thread_events_byte_identical(result)
+    assert_recording_replays_to_the_same_events(result)
+    guardians = [e for e in result.codex_events()
+                 if e["event_params"]["thread_id"] not in threads]
+    assert sorted(e["event_params"]["parent_thread_id"] for e in guardians) == sorted(threads)
+    assert {e["event_params"]["subagent_source"] for e in guardians} == {"guardian"}
+    assert result.peer_exit_code == 0
+    assert result.leftover_processes == []
