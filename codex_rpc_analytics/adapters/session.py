@@ -181,16 +181,16 @@ class TapSession:
             data = self._take_out_bulk(direction, data, counters)
             if not data:
                 return
-            if self._bulk_state[direction] and len(data) >= PACK_MIN_BYTES:  # still flooded
-                counters.packed_bytes += len(data)
+            size = kept = len(data)  # the counters count bytes as relayed, never packed
+            if self._bulk_state[direction] and kept >= PACK_MIN_BYTES:  # still flooded
                 data, packed = lz4_block.compress(data), True
-                counters.packed_into_bytes += len(data)
-            size = len(data)
+                size = len(data)
         else:
             self._at_line_start[direction] = data[-1] == 10  # b"\n"
+            kept = size
         backlog = self.backlog_bytes + size
         if backlog > self.max_backlog_bytes:
-            counters.analytics_dropped_bytes += size
+            counters.analytics_dropped_bytes += kept
             counters.analytics_dropped_chunks += 1
             self._gap[direction] = True
             # The analyzer resyncs at the next newline: whatever chunk comes next, its first
@@ -204,6 +204,8 @@ class TapSession:
         self.backlog_bytes = backlog
         if packed:
             self._packed_queued += 1
+            counters.packed_bytes += kept
+            counters.packed_into_bytes += size
         self._queue.append((direction, data, now, gap, packed))
 
     def extension_request(self, line: bytes, now: float) -> None:
@@ -444,11 +446,11 @@ class TapSession:
     def _skip_queued(self) -> None:
         skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])
         self._lines, self._line_index = _NO_LINES, 0
-        for kind, data, _now, _gap, _packed in self._queue:
+        for kind, data, _now, _gap, packed in self._queue:
             if kind is _EXTENSION:
                 self.extension_requests_unanswered += 1
-            else:
-                skipped += len(data)
+            else:  # counted as relayed: a packed chunk starts with its size (lz4.block's)
+                skipped += int.from_bytes(data[:4], "little") if packed else len(data)
         self._queue.clear()
         self._packed_queued = 0
         self.backlog_bytes = 0
