@@ -20,7 +20,9 @@ Two levels:
   ends afterwards with ``await finish_session(session, deadline, meta)``.
 
 Delivery: anything with ``submit``/``status``/``flush`` (``delivery.Delivery`` fits, and the
-caller keeps owning it: start and close it yourself). Without one, ``MemoryDelivery`` keeps
+caller keeps owning it: start and close it yourself); one that also has ``uncommitted()``
+(events not committed yet) gets analysis to pause a millisecond between slices while that is
+in the thousands, so that its thread gets the GIL. Without one, ``MemoryDelivery`` keeps
 the events in a list (tests, embedders that want the events themselves).
 """
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -87,11 +87,11 @@ _KEEPING = "keep"  # inside a line that is queued
 
 
 class DeliveryLike(Protocol):
-    """What a session needs from delivery (``delivery.Delivery`` is one)."""
+    """What a session needs from delivery (``delivery.Delivery`` is one). An embedder's own
+    (in_process.py) may also have ``uncommitted() -> int``, events not committed yet, which
+    ``delivery_behind`` reads; without it, delivery is never behind."""
 
     def submit(self, events: Sequence[tuple[str, bytes]]) -> None: ...
-
-    def uncommitted(self) -> int: ...
 
     def status(self) -> Any: ...
 
@@ -124,6 +124,7 @@ class TapSession:
         self.transport = transport
         self.connection_id = connection_id
         self.delivery = delivery
+        self._uncommitted: Callable[[], int] | None = getattr(delivery, "uncommitted", None)
         self.recorder = recorder
         self.max_backlog_bytes = max_backlog_bytes
         self.info = dict(info or {})
@@ -221,8 +222,8 @@ class TapSession:
     def delivery_behind(self) -> bool:
         """Whether delivery has more than ``DELIVERY_BEHIND_EVENTS`` events to commit: the
         driver then waits ``DELIVERY_WAIT_S`` for its fds before the next slice."""
-        delivery = self.delivery
-        return delivery is not None and delivery.uncommitted() > DELIVERY_BEHIND_EVENTS
+        uncommitted = self._uncommitted
+        return uncommitted is not None and uncommitted() > DELIVERY_BEHIND_EVENTS
 
     @property
     def pending(self) -> bool:
