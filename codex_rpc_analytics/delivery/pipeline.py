@@ -103,7 +103,8 @@ class Delivery:
         self._queued_bytes = 0
         self._accepting = True
         self._wake_pending = False
-        self._commit_failing = False  # the last commit (or open) failed: nothing drains
+        # Whether the queue drains: the committer runs and its last commit (or open) worked.
+        self._draining = False
         self._status = DeliveryStatus(
             state_dir=str(state_dir),
             running=False,
@@ -228,10 +229,11 @@ class Delivery:
 
     def uncommitted(self) -> int:
         """Events submitted and waiting in memory for the outbox, while commits work (0 when
-        they fail: then waiting for them would be waiting for nothing). Lock-free and cheap:
-        a proxy asks before each slice of analysis, and waits a little for the committer when
-        this is high (adapters/session.py, ``delivery_behind``)."""
-        return 0 if self._commit_failing else len(self._queue)
+        they fail, before ``start`` and once the committer stopped: then waiting for them
+        would be waiting for nothing). Lock-free and cheap: a proxy asks before each slice of
+        analysis, and waits a little for the committer when this is high (adapters/session.py,
+        ``delivery_behind``)."""
+        return len(self._queue) if self._draining else 0
 
     def status(self) -> DeliveryStatus:
         with self._lock:
@@ -454,6 +456,13 @@ class Delivery:
                     self._log.warning("upkeep", "analytics outbox upkeep failed: %s", exc)
 
     async def _commit_loop(self) -> None:
+        self._draining = True
+        try:
+            await self._commit_forever()
+        finally:  # closed, or a bug: nothing drains any more
+            self._draining = False
+
+    async def _commit_forever(self) -> None:
         failures = 0
         while True:
             if self._outbox is not None and not self._outbox.is_current():
@@ -465,7 +474,7 @@ class Delivery:
             ok = self._outbox is not None or self._open_outbox()
             if ok:
                 ok = await self._commit_queued()
-            self._commit_failing = not ok
+            self._draining = ok
             if ok:
                 failures = 0
                 await self._commit_wake.wait()

@@ -86,7 +86,7 @@ def test_submit_never_raises_and_bounds_memory(state_dir: Path) -> None:
     delivery.submit([("bad",)])  # type: ignore[list-item]
     status = delivery.status()
     assert (status.submitted, status.queued, status.dropped) == (5, 3, 2)
-    assert delivery.uncommitted() == 3  # what a proxy's analysis waits for
+    assert delivery.uncommitted() == 0  # not started: nothing drains, nothing to wait for
     result = delivery.close(5)
     assert result.complete
     delivery.submit([make_event(9)])  # after close: counted, not raised
@@ -109,6 +109,24 @@ def test_submit_from_many_threads(state_dir: Path) -> None:
         thread.join()
     assert delivery.close(5).complete
     assert outbox_rows(state_dir, "SELECT COUNT(DISTINCT payload) FROM events") == [(800,)]
+
+
+def test_a_proxy_waits_for_uncommitted_events_only_while_a_committer_runs(
+        state_dir: Path) -> None:
+    """A proxy's analysis pauses between slices while ``uncommitted()`` is high, so that the
+    committer gets the GIL: before ``start`` and after ``close`` nothing commits, and a pause
+    would slow analysis down for nothing (an in-process host may start its delivery late:
+    events submitted before ``start`` are committed then)."""
+    delivery = Delivery(state_dir=state_dir, sinks=[])
+    delivery.submit([make_event(i) for i in range(3000)])
+    assert delivery.status().queued == 3000
+    assert delivery.uncommitted() == 0
+    delivery.start()
+    assert delivery.flush(5).complete and delivery.uncommitted() == 0
+    assert delivery.close(5).complete
+    delivery.submit([make_event(9)])
+    assert delivery.uncommitted() == 0
+    assert outbox_rows(state_dir, "SELECT COUNT(*) FROM events") == [(3000,)]
 
 
 def test_unwritable_state_dir_keeps_events_in_memory_until_it_heals(
