@@ -10,7 +10,7 @@ gives control back after about ``budget`` seconds. The stdio proxy calls it from
 (relay_loop.py), the in-process transport from its asyncio loop; both are single-threaded, so
 nothing here locks.
 
-The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 96 MiB by
+The backlog between relay and analysis is bounded in bytes (``max_backlog_bytes``, 64 MiB by
 default). Past a sixteenth of it (``FLOOD_FRACTION``) the session is *flooded*: each new chunk
 is framed right away and
 the notifications the tap never reads (deltas and the like, by their first bytes:
