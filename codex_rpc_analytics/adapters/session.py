@@ -188,10 +188,9 @@ class TapSession:
                 size = len(data)
         else:
             self._at_line_start[direction] = data[-1] == 10  # b"\n"
-            kept = size
         backlog = self.backlog_bytes + size
         if backlog > self.max_backlog_bytes:
-            counters.analytics_dropped_bytes += kept
+            counters.analytics_dropped_bytes += kept if packed else size
             counters.analytics_dropped_chunks += 1
             self._gap[direction] = True
             # The analyzer resyncs at the next newline: whatever chunk comes next, its first
