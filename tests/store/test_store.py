@@ -174,6 +174,50 @@ async def test_migrations_run_once_and_a_newer_schema_is_refused(
             await open_store(store_spec, migrate=migrate)
 
 
+async def test_a_collector_opening_a_new_store_while_another_writes_it_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collectors starting together on a new SQLite store (two `collect`, or workers sharing a
+    port with --reuse-port): one holds the write lock while the other sets up its connection,
+    and the other waits for it (busy_timeout). SQLite does not wait to switch a file to WAL, so
+    a store file switched after it appeared failed the other with "database is locked"."""
+    path = tmp_path / "store.sqlite3"
+    connect = sqlite3.connect
+    writers: list[sqlite3.Connection] = []
+    writing: list[sqlite3.Connection] = []
+
+    class CollectorConnection(sqlite3.Connection):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            if writing and not sql.startswith("PRAGMA"):
+                writing.pop().execute("COMMIT")  # the other collector is done writing
+            return super().execute(sql, parameters)  # type: ignore[arg-type]
+
+    def connect_while_another_writes(database: object, *args: object,
+                                     **kwargs: object) -> sqlite3.Connection:
+        if database != path:  # not the store file itself
+            return connect(database, *args, **kwargs)  # type: ignore[arg-type]
+        writer = connect(path, isolation_level=None, check_same_thread=False)
+        writer.execute("PRAGMA busy_timeout = 5000")
+        writer.execute("BEGIN IMMEDIATE")
+        writers.append(writer)
+        writing.append(writer)
+        return connect(database, *args, factory=CollectorConnection, **kwargs)  # type: ignore
+
+    monkeypatch.setattr(sqlite3, "connect", connect_while_another_writes)
+    try:
+        store = await open_store(str(path), migrate=True)
+    finally:
+        monkeypatch.undo()
+        for writer in writers:
+            writer.close()
+    try:
+        assert len(writers) == 1
+        versions = await store.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+    finally:
+        await store.close()
+
+
 async def test_readers_never_create_a_store(store_spec: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError) as error:
         await open_store(store_spec, migrate=False)
