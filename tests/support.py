@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -83,3 +85,39 @@ def returns_within(call: Callable[[], T], bound: float = 60.0) -> T:
     assert not thread.is_alive(), f"still blocked after {bound:.0f} s"
     assert results, "the call raised (see the thread's traceback above)"
     return results[0]
+
+
+@contextlib.contextmanager
+def another_writer_while_connecting(path: Path) -> Iterator[list[sqlite3.Connection]]:
+    """Inside the block, whoever connects to the SQLite file ``path`` does so while another
+    connection holds the file's write lock, as a second process opening the same new file at
+    the same moment does; the lock goes when the connection, its PRAGMAs set, runs its first
+    other statement (which waits for a write lock under busy_timeout). Yields the writers."""
+    connect = sqlite3.connect
+    writers: list[sqlite3.Connection] = []
+    writing: list[sqlite3.Connection] = []
+
+    class Connecting(sqlite3.Connection):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            if writing and not sql.lstrip().upper().startswith("PRAGMA"):
+                writing.pop().execute("COMMIT")  # the other process is done writing
+            return super().execute(sql, parameters)  # type: ignore[arg-type]
+
+    def connect_while_another_writes(database: object, *args: object,
+                                     **kwargs: object) -> sqlite3.Connection:
+        if database != path:  # not the file itself (e.g. a draft of it)
+            return connect(database, *args, **kwargs)  # type: ignore[arg-type]
+        writer = connect(path, isolation_level=None, check_same_thread=False)
+        writer.execute("PRAGMA busy_timeout = 5000")
+        writer.execute("BEGIN IMMEDIATE")
+        writers.append(writer)
+        writing.append(writer)
+        return connect(database, *args, factory=Connecting, **kwargs)  # type: ignore[misc]
+
+    sqlite3.connect = connect_while_another_writes  # type: ignore[assignment]
+    try:
+        yield writers
+    finally:
+        sqlite3.connect = connect
+        for writer in writers:
+            writer.close()

@@ -31,6 +31,7 @@ import msgspec
 
 from ._extract import extract_fields
 from .sink_base import Batch
+from .wal_file import create_wal_file
 
 OUTBOX_FILENAME = "outbox.sqlite3"
 STATE_DIR_ENV = "CODEX_RPC_ANALYTICS_STATE_DIR"
@@ -195,8 +196,9 @@ class Outbox:
             _private_dir(state_dir)
             path = state_dir / OUTBOX_FILENAME
             if not path.exists():
-                # Payloads describe the user's sessions: keep the file private from the start.
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                # Payloads describe the user's sessions: private (0600), and WAL from the
+                # start, as proxies starting together may open a new outbox (see wal_file).
+                create_wal_file(path)
             conn = _connect(path, readonly=False)
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"cannot open outbox in {state_dir}: {exc}") from exc

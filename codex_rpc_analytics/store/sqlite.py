@@ -9,16 +9,14 @@ sender survives a crash of the machine, not only of the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..delivery.wal_file import create_wal_file
 from .base import EventStore, IngestResult, Row, StoreError, StoreUnavailable, payload_filter
 from .migrations import migrate_sqlite, sqlite_version_of
 from .schema import COLUMN_NAMES
@@ -36,31 +34,6 @@ _INSERT = (
 def sqlite_sql(sql: str) -> str:
     """``$1`` (asyncpg's placeholders, used by every shared query) -> ``?1`` (SQLite's)."""
     return _PLACEHOLDER.sub(r"?\1", sql)
-
-
-def _create_wal_file(file: Path) -> None:
-    """Create an empty store file already in WAL mode, atomically, unless one appears first.
-
-    Switching a rollback-journal file to WAL reads page 1 and then upgrades to a write lock;
-    SQLite does not wait (busy_timeout) for a lock upgrade, so of two collectors switching one
-    new file at once, the one that found the other's write lock failed with "database is
-    locked". A file that is WAL when it appears is never switched: WAL is recorded in the
-    file, and its `PRAGMA journal_mode = WAL` then only reads.
-    """
-    # Events describe the team's sessions: private from the start (mkstemp makes it 0600).
-    fd, name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".new", dir=file.parent)
-    os.close(fd)
-    draft = Path(name)
-    try:
-        conn = sqlite3.connect(draft, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-        finally:
-            conn.close()  # checkpoints and removes the draft's -wal and -shm
-        with contextlib.suppress(FileExistsError):  # another collector's file came first
-            os.link(draft, file)
-    finally:
-        draft.unlink(missing_ok=True)
 
 
 class SqliteStore(EventStore):
@@ -84,7 +57,9 @@ class SqliteStore(EventStore):
                 file = Path(path)
                 file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 if not file.exists():
-                    _create_wal_file(file)
+                    # Events describe the team's sessions: private (0600), and WAL
+                    # from the start (see wal_file).
+                    create_wal_file(file)
             if not migrate:
                 if not Path(path).is_file():
                     raise StoreError(f"no store at {display}")

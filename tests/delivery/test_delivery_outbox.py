@@ -11,6 +11,7 @@ import pytest
 
 from codex_rpc_analytics.delivery import Outbox, OutboxError, resolve_state_dir
 from tests.delivery.support import make_event, outbox_rows
+from tests.support import another_writer_while_connecting
 
 
 def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,6 +52,23 @@ def test_file_is_private_and_in_wal_mode(state_dir: Path) -> None:
     path = state_dir / "outbox.sqlite3"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert outbox_rows(state_dir, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_proxy_opening_a_new_outbox_while_another_writes_it_waits_for_it(
+    state_dir: Path,
+) -> None:
+    """Two sessions starting together on a new state directory (an editor starting two
+    app-servers): one holds the outbox's write lock while the other sets up its connection,
+    and the other waits for it. SQLite does not wait to switch a file to WAL, so an outbox
+    switched after it appeared failed the other with "database is locked"."""
+    with another_writer_while_connecting(state_dir / "outbox.sqlite3") as writers:
+        outbox = Outbox.open(state_dir)
+    try:
+        assert len(writers) == 1
+        outbox.commit([(*make_event(1), 10.0)], ["s1"])
+    finally:
+        outbox.close()
+    assert len(outbox_rows(state_dir, "SELECT seq FROM events")) == 1
 
 
 def test_two_owners_never_claim_the_same_rows(state_dir: Path) -> None:

@@ -25,7 +25,7 @@ from codex_rpc_analytics.store import (
     open_store,
 )
 from tests.pgserver import PgServer
-from tests.support import recorded_events, replayed_events
+from tests.support import another_writer_while_connecting, recorded_events, replayed_events
 
 T = TypeVar("T")
 RECEIVED_MS = 1_800_000_000_000
@@ -175,41 +175,15 @@ async def test_migrations_run_once_and_a_newer_schema_is_refused(
 
 
 async def test_a_collector_opening_a_new_store_while_another_writes_it_waits_for_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Collectors starting together on a new SQLite store (two `collect`, or workers sharing a
     port with --reuse-port): one holds the write lock while the other sets up its connection,
     and the other waits for it (busy_timeout). SQLite does not wait to switch a file to WAL, so
     a store file switched after it appeared failed the other with "database is locked"."""
     path = tmp_path / "store.sqlite3"
-    connect = sqlite3.connect
-    writers: list[sqlite3.Connection] = []
-    writing: list[sqlite3.Connection] = []
-
-    class CollectorConnection(sqlite3.Connection):
-        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
-            if writing and not sql.startswith("PRAGMA"):
-                writing.pop().execute("COMMIT")  # the other collector is done writing
-            return super().execute(sql, parameters)  # type: ignore[arg-type]
-
-    def connect_while_another_writes(database: object, *args: object,
-                                     **kwargs: object) -> sqlite3.Connection:
-        if database != path:  # not the store file itself
-            return connect(database, *args, **kwargs)  # type: ignore[arg-type]
-        writer = connect(path, isolation_level=None, check_same_thread=False)
-        writer.execute("PRAGMA busy_timeout = 5000")
-        writer.execute("BEGIN IMMEDIATE")
-        writers.append(writer)
-        writing.append(writer)
-        return connect(database, *args, factory=CollectorConnection, **kwargs)  # type: ignore
-
-    monkeypatch.setattr(sqlite3, "connect", connect_while_another_writes)
-    try:
+    with another_writer_while_connecting(path) as writers:
         store = await open_store(str(path), migrate=True)
-    finally:
-        monkeypatch.undo()
-        for writer in writers:
-            writer.close()
     try:
         assert len(writers) == 1
         versions = await store.fetch("SELECT version FROM schema_migrations ORDER BY version")
