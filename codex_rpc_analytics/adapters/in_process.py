@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -165,11 +166,14 @@ async def finish_session(session: TapSession, deadline: float,
                          meta: dict[str, Any] | None = None) -> bool:
     """Analyse what is queued until ``deadline`` (``time.monotonic()``), yielding to the loop
     between slices, then end the session (last events submitted, recording closed). True if
-    nothing had to be skipped."""
+    nothing had to be skipped. Every ``rpcAnalytics/*`` request has its answer on the client's
+    output when this returns (analytics-ended where it had none yet)."""
     while session.pending and time.monotonic() < deadline:
         session.process(min(ANALYSIS_SLICE_S * 10, max(deadline - time.monotonic(), 0.0)))
         await asyncio.sleep(0)
-    return session.end(meta)
+    complete = session.end(meta)
+    await asyncio.sleep(0)  # answers made on a worker thread just before: their hop runs first
+    return complete
 
 
 async def tap_streams(
@@ -182,28 +186,61 @@ async def tap_streams(
     """Relay both ways until the server's output ends; ``session`` must not be started yet.
 
     Client EOF closes the server's input; the end of the server's output closes the client's
-    output (answers still waiting for a line boundary are dropped then). Returns once the
-    server's output has ended; ending the session (``finish_session``) is the caller's.
+    output once every ``rpcAnalytics/*`` request read before is answered (an answer waiting for
+    a line boundary the server never finished is dropped then). Returns once the server's
+    output has ended; ending the session (``finish_session``) is the caller's, and it answers
+    whatever is still owed, so the client's output is closed by the time it returns.
     """
     loop = asyncio.get_running_loop()
     output = ClientOutput(client_writer.write, on_close=client_writer.close)
     driver = SessionDriver(session, loop)
+    answers = _Answers(session, output)
+    loop_thread = threading.get_ident()
 
-    def reply(answer: bytes) -> None:  # from the extension executor's threads
+    def reply(answer: bytes) -> None:  # the extension executor's threads, or the loop's
+        if threading.get_ident() == loop_thread:
+            answers.deliver(answer)  # (at the session's end: out before finish_session returns)
+            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
-            loop.call_soon_threadsafe(output.inject, answer)
+            loop.call_soon_threadsafe(answers.deliver, answer)
 
     session.start(reply, argv=["<in-process>"])
     client_task = asyncio.create_task(_client_to_server(client_reader, server_writer, session,
                                                         driver))
     try:
-        await _server_to_client(server_reader, output, client_writer, session, driver)
+        await _server_to_client(server_reader, output, client_writer, session, driver,
+                                answers)
     finally:
         if not client_task.done():
             client_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await client_task
         driver.cancel()
+
+
+class _Answers:
+    """Answers on their way to the client; the client's output closes once the server's has
+    ended and every request read before has its answer."""
+
+    def __init__(self, session: TapSession, output: ClientOutput) -> None:
+        self._session = session
+        self._output = output
+        self._received = 0
+        self._server_ended = False
+
+    def deliver(self, answer: bytes) -> None:
+        self._received += 1
+        self._output.inject(answer)
+        self._close_when_done()
+
+    def server_ended(self) -> None:
+        self._server_ended = True
+        self._close_when_done()
+
+    def _close_when_done(self) -> None:
+        if self._server_ended and (self._output.broken
+                                   or self._received >= self._session.answers_expected):
+            self._output.close()
 
 
 async def _client_to_server(reader: asyncio.StreamReader, writer: ByteWriter,
@@ -232,7 +269,7 @@ async def _client_to_server(reader: asyncio.StreamReader, writer: ByteWriter,
 
 async def _server_to_client(reader: asyncio.StreamReader, output: ClientOutput,
                             writer: ByteWriter, session: TapSession,
-                            driver: SessionDriver) -> None:
+                            driver: SessionDriver, answers: _Answers) -> None:
     try:
         while True:
             chunk = await reader.read(READ_SIZE)
@@ -245,7 +282,7 @@ async def _server_to_client(reader: asyncio.StreamReader, output: ClientOutput,
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.drain()
     finally:
-        output.close()
+        answers.server_ended()
 
 
 ServerHandler = Callable[[asyncio.StreamReader, MemoryWriter], Awaitable[object]]

@@ -25,7 +25,9 @@ Lifecycle (docs/real-codex-peer.md §7.4: SDKs close stdin, send SIGTERM at once
   (from the signal, if one came first). What the child wrote before it exited is relayed
   first (bounded by the same budget).
 * The client-facing stdout is closed as soon as the child's stdout ends, once every
-  ``rpcAnalytics/*`` request read before is answered. When the client's stdout goes away
+  ``rpcAnalytics/*`` request read before is answered. If the time to drain runs out first,
+  analytics end there, so that each of them still gets an answer (analytics-ended, when it
+  had none yet: extensions.py) before the stdout closes. When the client's stdout goes away
   (EPIPE), the child's stdout is closed too, so the child gets EPIPE/SIGPIPE on its next
   write, as it would writing to the client directly.
 * Exit status: the child's, 128+N if a signal N ended it. A command that cannot be started
@@ -281,8 +283,20 @@ class StdioProxy:
                 self._budget_end = (self.signalled_at if self.signalled_at is not None
                                     else now) + self.config.grace
                 self._drain_until = self._budget_end - self._reserve / 2
-        assert self._relay is not None
-        return self._relay.client_out_closed or now >= self._drain_until
+        relay = self._relay
+        assert relay is not None and self._session is not None
+        if relay.client_out_closed:
+            return True
+        if now < self._drain_until:
+            return False
+        if relay.answers_owed() and not self._session.ended:
+            # Out of time with rpcAnalytics/* answers owed (a flush waiting for its sinks, a
+            # request behind a long backlog): end analytics now, which answers every request
+            # (analytics-ended where there was no answer yet), and put those out before EOF.
+            self._session.end({"exit_code": exit_status(process.returncode),
+                               "child_exited": True})
+            relay.answer_and_close()
+        return True
 
     def _deadline(self) -> float | None:
         """When ``_tick`` must run again even if nothing happens."""

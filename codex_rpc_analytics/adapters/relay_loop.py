@@ -391,7 +391,7 @@ class RelayLoop:
                         self._client_input_ended()
                 elif fd == wake_r:
                     self._woken()
-                    if self._close_deferred and not self._answers_owed():
+                    if self._close_deferred and not self.answers_owed():
                         self._close_deferred = False
                         output.close()
                     if tick():
@@ -437,10 +437,17 @@ class RelayLoop:
             inject(answers.popleft())
             self._answers_received += 1
 
-    def _answers_owed(self) -> bool:
-        """Whether an rpcAnalytics/* request the client sent still waits for its answer."""
-        session = self.session
-        return not session.ended and session.answers_expected > self._answers_received
+    def answers_owed(self) -> bool:
+        """Whether an rpcAnalytics/* request the client sent still waits for its answer (once
+        the session ended, every one has been handed to ``reply``: session.end)."""
+        return self.session.answers_expected > self._answers_received
+
+    def answer_and_close(self) -> None:
+        """The time to drain ran out: put out the answers the session has handed over (end it
+        first, so that there are all of them) and close the client's output."""
+        self._woken()
+        self._close_deferred = False
+        self.output.close()
 
     # client → server
 
@@ -550,7 +557,7 @@ class RelayLoop:
         self._unwatch(self.child_out)
         with contextlib.suppress(OSError):
             os.close(self.child_out)
-        if self._answers_owed() and not self.output.broken:
+        if self.answers_owed() and not self.output.broken:
             # A client that wrote rpcAnalytics/* requests and closed its stdin still gets
             # every answer before EOF (bounded by the proxy's drain time).
             self._close_deferred = True

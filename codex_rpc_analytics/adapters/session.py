@@ -134,7 +134,8 @@ class TapSession:
         self.events_produced = 0
         self.events_by_type: dict[str, int] = {}
         self.extension_requests = 0
-        self.extension_requests_unanswered = 0  # arrived after analytics ended
+        # Never handled (skipped at the end, or arrived after it): answered ANALYTICS_ENDED.
+        self.extension_requests_unanswered = 0
         self.answers_expected = 0  # extension requests (with an id) handed to the session
         self.analytics_skipped_bytes = 0  # queued, but the deadline or the end came first
         self.worker_error: str | None = None
@@ -211,11 +212,13 @@ class TapSession:
     def extension_request(self, line: bytes, now: float) -> None:
         """An ``rpcAnalytics/*`` line cut out of the client's stream; answered via ``reply``
         when :meth:`process` reaches it."""
-        if self.ended:
-            self.extension_requests_unanswered += 1
-            return
         if classify(line).kind is Kind.REQUEST:  # not a notification: an answer is owed
             self.answers_expected += 1
+        if self.ended:  # answered at once: analytics ended (Extensions.refuse)
+            self.extension_requests_unanswered += 1
+            if self._extensions is not None:
+                self._extensions.refuse(line)
+            return
         self._queue.append((_EXTENSION, line, now, False, False))
 
     def delivery_behind(self) -> bool:
@@ -249,11 +252,14 @@ class TapSession:
         return self.end(meta)
 
     def end(self, meta: dict[str, Any] | None = None) -> bool:
-        """End analytics now: what is still queued is skipped (counted). True if nothing was."""
+        """End analytics now: what is still queued is skipped (counted). True if nothing was.
+        Every extension request handed over (with an id) has its answer handed to ``reply``
+        before this returns: a real one if it was reached, else ``ANALYTICS_ENDED``; so do
+        requests that come later (:meth:`extension_request`)."""
         if self.ended:
             return True
         complete = not self.pending
-        self._skip_queued()
+        skipped_requests = self._skip_queued()
         self.ended = True
         try:
             self._end(time.time(), meta)
@@ -261,6 +267,9 @@ class TapSession:
             self.analytics_errors += 1
             self.worker_error = f"{type(error).__name__}: {error}"
         if self._extensions is not None:
+            # Every request handed over gets its answer before this returns (extensions.py).
+            for line in skipped_requests:
+                self._extensions.refuse(line)
             self._extensions.close()
         return complete
 
@@ -443,18 +452,22 @@ class TapSession:
         counters.bulk_skipped_bytes += len(data) - len(out)
         return out
 
-    def _skip_queued(self) -> None:
+    def _skip_queued(self) -> list[bytes]:
+        """Drop what is queued (counted); returns the extension lines among it."""
         skipped = sum(len(line) + 1 for line in self._lines[self._line_index :])
         self._lines, self._line_index = _NO_LINES, 0
+        requests = []
         for kind, data, _now, _gap, packed in self._queue:
             if kind is _EXTENSION:
                 self.extension_requests_unanswered += 1
+                requests.append(data)
             else:  # counted as relayed: a packed chunk starts with its size (lz4.block's)
                 skipped += int.from_bytes(data[:4], "little") if packed else len(data)
         self._queue.clear()
         self._packed_queued = 0
         self.backlog_bytes = 0
         self.analytics_skipped_bytes += skipped
+        return requests
 
     def _flush_recorder(self) -> None:
         assert self.recorder is not None
