@@ -186,8 +186,9 @@ async def tap_streams(
     """Relay both ways until the server's output ends; ``session`` must not be started yet.
 
     Client EOF closes the server's input; the end of the server's output closes the client's
-    output once every ``rpcAnalytics/*`` request read before is answered (an answer waiting for
-    a line boundary the server never finished is dropped then). Returns once the server's
+    output once every ``rpcAnalytics/*`` request read before is answered, or at once if it
+    ended inside a line (an answer would have to wait for a boundary that never comes).
+    Returns once the server's
     output has ended; ending the session (``finish_session``) is the caller's, and it answers
     whatever is still owed, so the client's output is closed by the time it returns.
     """
@@ -238,7 +239,8 @@ class _Answers:
         self._close_when_done()
 
     def _close_when_done(self) -> None:
-        if self._server_ended and (self._output.broken
+        # Output ended inside a line: no answer could go out any more, so none is waited for.
+        if self._server_ended and (self._output.broken or not self._output.at_boundary
                                    or self._received >= self._session.answers_expected):
             self._output.close()
 

@@ -25,7 +25,8 @@ Lifecycle (docs/real-codex-peer.md §7.4: SDKs close stdin, send SIGTERM at once
   (from the signal, if one came first). What the child wrote before it exited is relayed
   first (bounded by the same budget).
 * The client-facing stdout is closed as soon as the child's stdout ends, once every
-  ``rpcAnalytics/*`` request read before is answered. If the time to drain runs out first,
+  ``rpcAnalytics/*`` request read before is answered (at once if it ended inside a line: no
+  answer could be put out). If the time to drain runs out first,
   analytics end there, so that each of them still gets an answer (analytics-ended, when it
   had none yet: extensions.py) before the stdout closes. When the client's stdout goes away
   (EPIPE), the child's stdout is closed too, so the child gets EPIPE/SIGPIPE on its next

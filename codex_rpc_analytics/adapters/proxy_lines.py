@@ -177,6 +177,12 @@ class ClientOutput:
         if self._at_boundary:
             self._flush_pending()
 
+    @property
+    def at_boundary(self) -> bool:
+        """Whether an answer injected now would go out (the server's output is between
+        lines); once the server's output has ended inside a line, no answer ever will."""
+        return self._at_boundary
+
     def fail(self) -> None:
         """A write the client never took failed later (buffered output): the client is gone."""
         self.broken = True

@@ -557,9 +557,10 @@ class RelayLoop:
         self._unwatch(self.child_out)
         with contextlib.suppress(OSError):
             os.close(self.child_out)
-        if self.answers_owed() and not self.output.broken:
+        if self.answers_owed() and not self.output.broken and self.output.at_boundary:
             # A client that wrote rpcAnalytics/* requests and closed its stdin still gets
-            # every answer before EOF (bounded by the proxy's drain time).
+            # every answer before EOF (bounded by the proxy's drain time). Not when the output
+            # ended inside a line: no answer could be put out, EOF comes at once.
             self._close_deferred = True
             return
         self.output.close()  # → _close_client_out once the answers at the boundary are out

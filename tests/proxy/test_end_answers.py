@@ -227,3 +227,56 @@ def test_stdio_analytics_ending_at_the_grace_point_answers_every_request(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_stdio_a_last_line_without_newline_is_eof_at_once_even_with_answers_owed(
+    tmp_path: Path,
+) -> None:
+    """The child's last line has no newline and it exits: no line boundary will ever come, so
+    the answers still owed (a flush waiting for a sink that never answers) could only be
+    dropped. The client gets EOF as the child exits, as without the proxy, not once the flush
+    or the drain time ran out (30 s and ~300 s here; the communicate timeout is a hang
+    guard), and no answer ever lands inside the unterminated line."""
+    script = Script.load(transcript("fakeauth_full_flow"))
+    child = scripted(transcript("fakeauth_full_flow"), "--no-final-newline")
+    *first, (last_line, last_replies) = script.steps
+    expected = b"\n".join(last_replies)  # what is left after _play
+    with _collector_that_never_answers() as sink:
+        process = subprocess.Popen(_stdio_proxy(tmp_path, child, sink, "--grace", "300"),
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        try:
+            _play(process, first)
+            out, stderr = process.communicate(
+                last_line + b"\n"
+                + b'{"id":"f","method":"rpcAnalytics/flush","params":{"timeoutMs":30000}}\n'
+                + b'{"id":"s","method":"rpcAnalytics/status"}\n', timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0
+    answers = [line for line in out.split(b"\n") if b'"id":"f"' in line or b'"id":"s"' in line]
+    server_bytes = b"\n".join(line for line in out.split(b"\n") if line not in answers)
+    assert server_bytes == expected  # byte-exact, the last line still unterminated
+    assert not [noise for noise in NOISE if noise in stderr], stderr
+
+
+async def test_in_process_a_last_line_without_newline_closes_the_output_with_the_server() -> None:
+    """In process, the same: the server's output ends inside a line while a flush waits for
+    its sink; the client's output ends with it (the answer could never be put out), before
+    the proxy is closed (the wait_for is a hang guard)."""
+
+    async def partial_then_exit(reader: asyncio.StreamReader, writer: MemoryWriter) -> None:
+        await reader.readline()
+        writer.write(b'{"method":"thread/started"}\n{"method":"cut')
+
+    delivery = GatedDelivery()
+    try:
+        async with InProcessProxy(partial_then_exit, delivery=delivery) as conn:
+            await conn.send(b'{"method":"hello"}\n{"id":1,"method":"rpcAnalytics/flush"}\n')
+            received = await asyncio.wait_for(conn.reader.read(), 10)
+            delivery.release.set()
+    finally:
+        delivery.release.set()
+    assert received == b'{"method":"thread/started"}\n{"method":"cut'
