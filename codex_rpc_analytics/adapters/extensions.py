@@ -142,6 +142,12 @@ def _ended_answer() -> dict[str, Any]:
     return {"error": {"code": ANALYTICS_ENDED, "message": ENDED_MESSAGE}}
 
 
+def _result(value: Any) -> dict[str, Any]:
+    # Always the envelope: pylsp merges a result dict that has its own "result" or "error"
+    # member into the answer (an embedder's flush saying {"error": "…"} lost its answer).
+    return {"result": value}
+
+
 def _settle(future: Future[Any], result: Any) -> None:
     """Complete ``future`` unless it already is (exactly one answer: the first wins)."""
     with contextlib.suppress(InvalidStateError):
@@ -207,7 +213,7 @@ class Extensions:
             still_open, self._open = self._open, {}
         self._executor.shutdown(wait=False, cancel_futures=True)
         for future, known in still_open.items():
-            _settle(future, _ended_answer() if known is None else known())
+            _settle(future, _ended_answer() if known is None else _result(known()))
         with self._answered:  # answers made on a worker thread just now: let them through
             self._answered.wait_for(lambda: self.answers >= self.owed, HANDOFF_WAIT_S)
 
@@ -216,14 +222,14 @@ class Extensions:
         future: Future[Any] = Future()
         with self._lock:
             if self._closed:
-                _settle(future, _ended_answer() if known is None else known())
+                _settle(future, _ended_answer() if known is None else _result(known()))
                 return future
             self._open[future] = known
         future.add_done_callback(self._forget)
 
         def run() -> None:
             try:
-                result = work()
+                result = _result(work())
             except Exception as error:  # provider methods do not raise; never lose the answer
                 result = {"error": {"code": INTERNAL_ERROR,
                                     "message": f"{type(error).__name__}: {error}"}}

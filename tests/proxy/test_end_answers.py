@@ -280,3 +280,24 @@ async def test_in_process_a_last_line_without_newline_closes_the_output_with_the
     finally:
         delivery.release.set()
     assert received == b'{"method":"thread/started"}\n{"method":"cut'
+
+
+class SayingErrorDelivery(MemoryDelivery):
+    """An embedder's delivery whose flush result has an ``error`` member of its own."""
+
+    def flush(self, timeout: float) -> dict[str, Any]:
+        return {"complete": False, "error": "sink unreachable"}
+
+
+async def test_in_process_a_flush_result_with_an_error_member_is_answered_and_eof_follows(
+    no_log_noise: None,
+) -> None:
+    """The flush result is the answer's ``result`` whatever members it has (pylsp used to
+    merge an "error" member into the answer, lose it, and log 'exception calling callback'),
+    and the client's output then ends with the server's (wait_for: a hang guard)."""
+    async with InProcessProxy(_echo_until_eof, delivery=SayingErrorDelivery()) as conn:
+        await conn.send(b'{"id":1,"method":"rpcAnalytics/flush"}\n')
+        conn.close()
+        received = await asyncio.wait_for(conn.reader.read(), 10)
+    assert json.loads(received) == {"id": 1,
+                                    "result": {"complete": False, "error": "sink unreachable"}}
