@@ -137,6 +137,11 @@ def unknown_method_message(method: str) -> str:
     return f"Invalid request: unknown variant `{method}`, expected one of {expected}"
 
 
+def readable(line: bytes) -> bool:
+    """Whether :class:`Extensions` can decode ``line`` (an envelope in the namespace)."""
+    return Extensions._decode(line) is not None
+
+
 def _ended_answer() -> dict[str, Any]:
     # A dict with "error" is answered as that error by pylsp (no traceback logged).
     return {"error": {"code": ANALYTICS_ENDED, "message": ENDED_MESSAGE}}

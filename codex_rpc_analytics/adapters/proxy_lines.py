@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable
 
 from ..core.envelope import Kind, classify
-from .extensions import NAMESPACE
+from .extensions import NAMESPACE, readable
 
 NEWLINE = b"\n"
 MARKER = NAMESPACE.encode()
@@ -40,7 +40,9 @@ def is_extension_line(line: bytes) -> bool:
     if message.kind is not Kind.REQUEST and message.kind is not Kind.NOTIFICATION:
         return False
     assert message.envelope is not None and message.envelope.method is not None
-    return message.envelope.method.startswith(NAMESPACE)
+    # The envelope skips what it does not read (invalid UTF-8 in params): a line the handler
+    # cannot decode stays the server's, rather than cut out and never answered.
+    return message.envelope.method.startswith(NAMESPACE) and readable(line)
 
 
 class ClientStreamFilter:

@@ -76,6 +76,10 @@ def test_a_partial_line_that_cannot_be_a_request_is_not_held() -> None:
     (b'{"id":1,"result":"rpcAnalytics/status"}', False),
     (b'{"id":1,"method":"thread/start","params":{"x":"rpcAnalytics/status"}}', False),
     (b"rpcAnalytics/status", False),
+    # Invalid UTF-8 the envelope skips but analytics cannot read: relayed untouched, for the
+    # server to answer, never intercepted and then left without an answer.
+    (b'{"id":1,"method":"rpcAnalytics/status","params":{"a":"\xff"}}', False),
+    (b'{"id":1,"method":"rpcAnalytics/flush","x":"\xc3("}', False),
 ])
 def test_what_counts_as_an_extension_line(line: bytes, expected: bool) -> None:
     assert is_extension_line(line) is expected

@@ -301,3 +301,19 @@ async def test_in_process_a_flush_result_with_an_error_member_is_answered_and_eo
         received = await asyncio.wait_for(conn.reader.read(), 10)
     assert json.loads(received) == {"id": 1,
                                     "result": {"complete": False, "error": "sink unreachable"}}
+
+
+async def test_in_process_a_request_analytics_cannot_read_goes_to_the_server_and_eof_follows(
+    no_log_noise: None,
+) -> None:
+    """Invalid UTF-8 inside an rpcAnalytics/* request's params: the envelope reads it, the
+    extension handler could not. It reaches the server untouched (here echoed back), instead
+    of being cut out and never answered, which kept the client's output open for good."""
+    unreadable = b'{"id":1,"method":"rpcAnalytics/status","params":{"a":"\xff"}}\n'
+    async with InProcessProxy(_echo_until_eof) as conn:
+        await conn.send(unreadable + b'{"id":2,"method":"rpcAnalytics/status"}\n')
+        conn.close()
+        received = await asyncio.wait_for(conn.reader.read(), 10)
+    lines = received.splitlines(keepends=True)
+    assert unreadable in lines
+    assert [json.loads(line)["id"] for line in lines if line != unreadable] == [2]
