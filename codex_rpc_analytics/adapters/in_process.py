@@ -112,9 +112,6 @@ class MemoryDelivery:
     def submit(self, events: Sequence[tuple[str, bytes]]) -> None:
         self.events.extend(events)
 
-    def uncommitted(self) -> int:
-        return 0
-
     def status(self) -> dict[str, Any]:
         return {"kind": "memory", "submitted": len(self.events)}
 

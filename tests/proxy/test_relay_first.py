@@ -57,6 +57,27 @@ def pipes() -> Iterator[list[tuple[int, int]]]:
                 os.close(fd)
 
 
+def _relay_until_analysed(session: TapSession, client_in: tuple[int, int],
+                          child_in: tuple[int, int], child_out: tuple[int, int],
+                          client_out: tuple[int, int], poll: Any = None) -> bytes:
+    """Run a RelayLoop over the pipes (the client's input already written and closed) until
+    the client's input ended and analysis caught up; what reached the child's stdin."""
+    relay = RelayLoop(client_in=client_in[0], client_out=client_out[1], child_in=child_in[1],
+                      child_out=child_out[0], session=session)
+    if poll is not None:
+        relay._poll = poll
+    session.start(relay.reply)
+    try:
+        # Over once the client's input ended and analysis caught up; asked at every turn.
+        relay.run(lambda: relay.c2s_done and not session.pending, time.monotonic)
+    finally:
+        relay.close()
+    received = b""
+    while chunk := os.read(child_in[0], 1 << 16):
+        received += chunk
+    return received
+
+
 def test_a_flooded_backlog_never_holds_back_the_next_ready_chunk(
         pipes: list[tuple[int, int]]) -> None:
     client_in, child_in, child_out, client_out = (os.pipe() for _ in range(4))
@@ -77,17 +98,7 @@ def test_a_flooded_backlog_never_holds_back_the_next_ready_chunk(
     os.close(client_in[1])
     session = WatchedSession(client_in[0], transport="stdio", delivery=None,
                              max_backlog_bytes=256 * 1024)
-    relay = RelayLoop(client_in=client_in[0], client_out=client_out[1], child_in=child_in[1],
-                      child_out=child_out[0], session=session)
-    session.start(relay.reply)
-    try:
-        # Over once the client's input ended and analysis caught up; asked at every turn.
-        relay.run(lambda: relay.c2s_done and not session.pending, time.monotonic)
-    finally:
-        relay.close()
-    received = b""
-    while chunk := os.read(child_in[0], 1 << 16):
-        received += chunk
+    received = _relay_until_analysed(session, client_in, child_in, child_out, client_out)
     assert received == sent  # every byte, in order
     relayed = [size for what, size in session.order if what == "relayed"]
     assert sum(relayed) == len(sent) and len(relayed) > 8
@@ -159,17 +170,8 @@ def test_while_delivery_is_far_behind_analysis_gives_it_time_in_poll(
             return behind
 
     session = NotingSession(transport="stdio", delivery=FarBehindDelivery(times=5))
-    relay = RelayLoop(client_in=client_in[0], client_out=client_out[1], child_in=child_in[1],
-                      child_out=child_out[0], session=session)
-    relay._poll = RecordingPoll(notes)  # type: ignore[assignment]
-    session.start(relay.reply)
-    try:
-        relay.run(lambda: relay.c2s_done and not session.pending, time.monotonic)
-    finally:
-        relay.close()
-    received = b""
-    while chunk := os.read(child_in[0], 1 << 16):
-        received += chunk
+    received = _relay_until_analysed(session, client_in, child_in, child_out, client_out,
+                                     poll=RecordingPoll(notes))
     assert received == sent
     asked = [index for index, (what, _) in enumerate(notes) if what == "behind"]
     timeouts = [(notes[index][1], notes[index + 1]) for index in asked]
